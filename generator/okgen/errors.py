@@ -1,0 +1,53 @@
+"""The errors okgen shows its users: each one prints as a single line and exits non-zero."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class OkgenError(Exception):
+    """Base of every error caused by user input; the CLI prints ``str(error)`` alone."""
+
+    exit_code = 1
+
+
+class InvalidNameError(OkgenError):
+    """A project name that cannot become a Python package."""
+
+
+class TargetExistsError(OkgenError):
+    """The output directory exists and is not empty."""
+
+
+class UnknownComponentError(OkgenError):
+    """A component, task or backbone name that is not in the catalogue."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
+        super().__init__(f"unknown {kind} {name!r}{suggest(name, valid)}")
+
+
+class IncompatibleChoiceError(OkgenError):
+    """Choices that exist but do not fit together."""
+
+
+class AnswersFileError(OkgenError):
+    """An answers file that cannot be read or does not validate."""
+
+
+class NotAProjectError(OkgenError):
+    """A command that needs a generated project was run outside one."""
+
+
+class MergeConflictError(OkgenError):
+    """A 3-way merge left conflict markers in the user's files."""
+
+    exit_code = 2
+
+
+def suggest(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'? valid: a, b"`` for an error message."""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{hint} valid: {', '.join(valid)}" if valid else hint

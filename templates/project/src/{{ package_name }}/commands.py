@@ -1,0 +1,110 @@
+"""What each command-line verb does. Every function takes the validated config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+
+from .components.export.onnx import check_onnx, export_onnx
+from .config import Config, ConfigError
+from .data import DataModule, write_sample_data
+from .tasks import TASKS, ImageTask
+from .trainer import build_trainer
+
+
+def train(config: Config) -> dict[str, float]:
+    """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory."""
+    L.seed_everything(config.trainer.seed, workers=True)
+    task, data = _build(config)
+    trainer = build_trainer(config)
+    run_dir = Path(trainer.log_dir or config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    trainer.fit(task, datamodule=data, ckpt_path=config.resume)
+    metrics = _as_floats(trainer.callback_metrics)
+    _write_json(run_dir / "metrics.json", metrics)
+    print(f"run directory: {run_dir}")
+    return metrics
+
+
+def evaluate(config: Config, stage: str) -> dict[str, float]:
+    """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``."""
+    checkpoint = find_checkpoint(config)
+    task, data = _build(config)
+    trainer = build_trainer(config.model_copy(update={"loggers": []}))
+    run = trainer.validate if stage == "validate" else trainer.test
+    metrics = _as_floats(run(task, datamodule=data, ckpt_path=checkpoint, verbose=False)[0])
+    _write_json(_output_dir(checkpoint, stage) / "metrics.json", metrics)
+    return metrics
+
+
+def predict(config: Config) -> Path:
+    """Predict every image under ``data.predict_root``; the task decides the file format."""
+    checkpoint = find_checkpoint(config)
+    task, data = _build(config)
+    trainer = build_trainer(config.model_copy(update={"loggers": []}))
+    outputs = trainer.predict(task, datamodule=data, ckpt_path=checkpoint)
+    return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
+
+
+def export(config: Config) -> Path:
+    """ONNX with a dynamic batch axis, checked against onnxruntime before it is kept."""
+    checkpoint = find_checkpoint(config)
+    task, _ = _build(config)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    task.load_state_dict(state)
+    size = config.data.image_size
+    sample = torch.rand(1, 3, size, size)
+    path = export_onnx(task.model, sample, _output_dir(checkpoint, "export") / "model.onnx")
+    difference = check_onnx(path, task.model, sample)
+    print(f"onnxruntime matches torch (max abs difference {difference:.2e})")
+    return path
+
+
+def sample_data(config: Config, root: Path | None) -> Path:
+    """Write a small synthetic dataset in the configured format."""
+    return write_sample_data(config.data, config.model.num_classes, root)
+
+
+def find_checkpoint(config: Config) -> Path:
+    """``ckpt_path`` from the config, else the newest run's best checkpoint."""
+    if config.ckpt_path is not None:
+        if not config.ckpt_path.is_file():
+            raise ConfigError(f"ckpt_path: no checkpoint at {config.ckpt_path}")
+        return config.ckpt_path
+    candidates = sorted(
+        (config.run_dir / config.run_name).glob("version_*/checkpoints/best*.ckpt"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    if not candidates:
+        raise ConfigError(
+            f"no checkpoint under {config.run_dir / config.run_name}; train first or set ckpt_path="
+        )
+    return candidates[-1]
+
+
+def _build(config: Config) -> tuple[ImageTask, DataModule]:
+    task = TASKS[config.task](config)
+    data = DataModule(config.data, config.augmentations, config.model.num_classes)
+    return task, data
+
+
+def _output_dir(checkpoint: Path, stage: str) -> Path:
+    """``<run>/<stage>`` for a checkpoint inside ``<run>/checkpoints``."""
+    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    directory = run / stage
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {name: float(value) for name, value in sorted(metrics.items())}
+
+
+def _write_json(path: Path, metrics: dict[str, float]) -> None:
+    path.write_text(json.dumps(metrics, indent=2) + "\n")

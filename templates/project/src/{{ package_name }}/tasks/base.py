@@ -1,0 +1,120 @@
+"""What every task shares: the training and evaluation loop, logging and optimisation.
+
+A task subclass only says what its outputs mean: which metrics to track and
+how to turn logits into prediction files.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torchmetrics import MetricCollection
+
+from ..components.optim.param_groups import param_groups
+from ..components.optim.schedulers import build_scheduler
+from ..config import Config
+from ..losses import build_loss
+from ..model import build_model
+
+
+class ImageTask(L.LightningModule):
+    """Images in, logits out; batches are ``(images (B, 3, H, W), target)``."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.model = build_model(config.model)
+        self.criterion = build_loss(config.losses)
+        metrics = self.build_metrics()
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    @abstractmethod
+    def build_metrics(self) -> MetricCollection:
+        """The task's metrics; ``update(logits, target)`` is called on every eval batch."""
+
+    @abstractmethod
+    def write_predictions(self, outputs: list[dict[str, Any]], directory: Path) -> Path:
+        """Write what ``predict_step`` returned to files in ``directory``; return the main one."""
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.model(images)
+
+    def configure_model(self) -> None:
+        if self.config.trainer.compile:
+            self.model.compile()
+        if self.config.trainer.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.config.trainer.channels_last:
+            images, *rest = batch
+            return (images.contiguous(memory_format=torch.channels_last), *rest)
+        return batch
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, target = batch
+        total, parts = self.criterion(self(images), target)
+        self.log("train/loss", total, prog_bar=True)
+        if len(parts) > 1:
+            self.log_dict({f"train/loss_{name}": value for name, value in parts.items()})
+        return total
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics)
+
+    def predict_step(self, batch: tuple[Tensor, list[str]], batch_idx: int) -> dict[str, Any]:
+        images, paths = batch
+        return {"paths": list(paths), "logits": self(images).float().cpu()}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optim, schedule = self.config.optimizer, self.config.scheduler
+        groups = param_groups(self, weight_decay=optim.weight_decay)
+        if optim.name == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, nesterov=True)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=optim.lr)
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
+        scheduler = build_scheduler(
+            optimizer,
+            name=schedule.name,
+            total_steps=total_steps,
+            warmup_steps=int(schedule.warmup_epochs * steps_per_epoch),
+            min_lr_factor=schedule.min_lr_factor,
+            step_size=schedule.step_epochs * steps_per_epoch,
+            gamma=schedule.gamma,
+            patience=schedule.patience,
+            monitor=self.config.checkpoint.monitor,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> None:
+        images, target = batch
+        logits = self(images)
+        total, _ = self.criterion(logits, target)
+        self.log(f"{stage}/loss", total, sync_dist=True)
+        metrics.update(logits.float(), target)
+
+    def _log_metrics(self, metrics: MetricCollection) -> None:
+        """Log scalars as they are and per-class vectors as ``name/<class index>``."""
+        for name, value in metrics.compute().items():
+            if value.numel() == 1:
+                self.log(name, value, prog_bar=True)
+            else:
+                self.log_dict({f"{name}/{index}": item for index, item in enumerate(value)})
+        metrics.reset()

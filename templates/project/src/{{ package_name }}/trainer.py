@@ -1,0 +1,76 @@
+"""The Lightning ``Trainer`` and its callbacks, built from the ``trainer`` config section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+from .callbacks import build_callbacks
+from .components.callbacks.unfreeze import UnfreezeSchedule
+from .config import Config, TrainerConfig
+from .throughput import Throughput
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` is bf16-mixed where the GPU supports it (Ampere and newer), else full fp32."""
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def build_loggers(config: Config) -> list[Logger]:
+    """Every logger writes into the same run directory: ``run_dir/run_name/version_N``."""
+    loggers: list[Logger] = []
+    for kind in config.loggers:
+        if kind == "csv":
+            loggers.append(CSVLogger(config.run_dir, name=config.run_name))
+        else:
+            version = loggers[0].version if loggers else None
+            loggers.append(TensorBoardLogger(config.run_dir, name=config.run_name, version=version))
+    return loggers
+
+
+def build_trainer(config: Config, *, fast_dev_run: bool = False) -> L.Trainer:
+    """A trainer that checkpoints the best and last model into its run directory."""
+    settings: TrainerConfig = config.trainer
+    torch.set_float32_matmul_precision(settings.matmul_precision)  # TF32 on Ampere+ when "high"
+    loggers = build_loggers(config)
+    log_dir = Path(loggers[0].log_dir) if loggers else config.run_dir / config.run_name
+    callbacks: list[Callback] = [
+        ModelCheckpoint(
+            dirpath=log_dir / "checkpoints",
+            filename="best",
+            monitor=config.checkpoint.monitor,
+            mode=config.checkpoint.mode,
+            save_top_k=config.checkpoint.save_top_k,
+            save_last=config.checkpoint.save_last,
+            auto_insert_metric_name=False,
+        ),
+        UnfreezeSchedule([stage.model_dump() for stage in config.unfreeze]),
+        Throughput(),
+        *build_callbacks(config),
+    ]
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    return L.Trainer(
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        num_nodes=settings.num_nodes,
+        strategy=settings.strategy,
+        precision=resolve_precision(settings.precision),
+        max_epochs=settings.max_epochs,
+        accumulate_grad_batches=settings.accumulate_grad_batches,
+        gradient_clip_val=settings.gradient_clip_val,
+        log_every_n_steps=settings.log_every_n_steps,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=log_dir,
+        fast_dev_run=fast_dev_run,
+        enable_model_summary=False,
+    )
