@@ -1,0 +1,33 @@
+"""A weighted sum of loss terms that also reports each term."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+
+class WeightedSum(nn.Module):
+    """Combines named losses as ``sum(weight * loss)``.
+
+    Args:
+        terms: name -> ``(loss, weight)``; every loss maps
+            ``(logits, target)`` to a scalar. The order is kept.
+
+    ``forward(logits, target)`` returns ``(total, parts)``: the weighted sum,
+    a scalar, and name -> each *unweighted* term, for logging.
+    """
+
+    def __init__(self, terms: Mapping[str, tuple[nn.Module, float]]) -> None:
+        super().__init__()
+        if not terms:
+            raise ValueError("WeightedSum: terms is empty, give at least one loss")
+        # A ModuleDict registers the losses, so their buffers follow .to(device).
+        self.losses = nn.ModuleDict({name: loss for name, (loss, _) in terms.items()})
+        self.weights = {name: float(weight) for name, (_, weight) in terms.items()}
+
+    def forward(self, logits: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """logits, target: whatever the terms take -> (scalar total, name -> scalar term)."""
+        parts = {name: loss(logits, target) for name, loss in self.losses.items()}
+        total = sum(self.weights[name] * value for name, value in parts.items())
+        return total, parts
