@@ -42,6 +42,10 @@ class ImageTask(L.LightningModule):
     def write_predictions(self, outputs: list[dict[str, Any]], directory: Path) -> Path:
         """Write what ``predict_step`` returned to files in ``directory``; return the main one."""
 
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Class probabilities from logits: softmax over dim 1 (multilabel overrides)."""
+        return logits.softmax(dim=1)
+
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
 
@@ -108,7 +112,7 @@ class ImageTask(L.LightningModule):
         logits = self(images)
         total, _ = self.criterion(logits, target)
         self.log(f"{stage}/loss", total, sync_dist=True)
-        metrics.update(logits.float(), target)
+        metrics.update(self.probabilities(logits.float()), target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
         """Log scalars as they are and per-class vectors as ``name/<class index>``."""

@@ -1,0 +1,151 @@
+"""``okgen`` through Typer's CliRunner: what users type, what they get back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from okgen import __version__
+from okgen._resources import LIBRARY
+from okgen.cli import app
+from okgen.manifest import BASE, MANIFEST, sha256
+
+runner = CliRunner()
+
+
+def okgen(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_version_and_help() -> None:
+    assert okgen("--version")[1].strip() == f"okgen {__version__}"
+    code, out, _ = okgen("new", "--help")
+    assert code == 0 and "--dataset-format" in out and "--unfreeze-epoch" in out
+
+
+def test_new_with_defaults_writes_a_complete_project(tmp_path: Path) -> None:
+    code, out, _ = okgen("new", "my-project", "--yes", "--output-dir", str(tmp_path))
+    assert code == 0, out
+    project = tmp_path / "my-project"
+    manifest = json.loads((project / MANIFEST).read_text())
+    assert manifest["okgen_version"] == __version__
+    assert manifest["answers"]["task"] == "classification"
+    assert manifest["package_name"] == "my_project"
+    for path, record in manifest["files"].items():
+        data = (project / path).read_bytes()
+        assert sha256(data) == record["sha256"], path
+        assert (project / BASE / path).read_bytes() == data, path
+        if record["origin"].startswith("library:"):
+            assert data == (LIBRARY / record["origin"].removeprefix("library:")).read_bytes()
+    vendored = {Path(p).name for p in manifest["files"] if "/components/" in p}
+    assert {"timm_backbone.py", "identity.py", "avg_pool.py", "linear_head.py"} <= vendored
+    assert "fpn.py" not in vendored and "gem.py" not in vendored  # nothing unchosen
+    assert [p.name for p in tmp_path.iterdir()] == ["my-project"]  # no staging leftovers
+
+
+def test_flags_choose_components(tmp_path: Path) -> None:
+    code, out, _ = okgen(
+        "new", "seg", "--yes", "-o", str(tmp_path), "--task", "segmentation", "--neck", "unet",
+        "--loss", "focal", "--loss", "lovasz", "--backbone", "convnext_atto",
+    )
+    assert code == 0, out
+    config = (tmp_path / "seg" / "configs" / "train.yaml").read_text()
+    assert "name: unet" in config and "name: lovasz" in config and "name: convnext_atto" in config
+    assert (tmp_path / "seg/src/seg/components/losses/lovasz.py").exists()
+    assert not (tmp_path / "seg/src/seg/components/losses/dice.py").exists()
+
+
+def test_answers_file_replays_a_project(tmp_path: Path) -> None:
+    okgen("new", "first", "--yes", "-o", str(tmp_path), "--pooling", "gem", "--num-classes", "7")
+    code, out, _ = okgen(
+        "new", "second", "--answers", str(tmp_path / "first" / MANIFEST), "-o", str(tmp_path)
+    )
+    assert code == 0, out
+    first = json.loads((tmp_path / "first" / MANIFEST).read_text())
+    second = json.loads((tmp_path / "second" / MANIFEST).read_text())
+    assert first["answers"] == second["answers"]
+    assert second["answers"]["pooling"] == "gem" and second["answers"]["num_classes"] == 7
+
+
+def test_answer_text_is_never_template_code(tmp_path: Path) -> None:
+    description = 'Cats "&" {{ 7 * 7 }} {% if x %}'
+    code, out, _ = okgen("new", "txt", "--yes", "-o", str(tmp_path), "--description", description)
+    assert code == 0, out
+    readme = (tmp_path / "txt" / "README.md").read_text()
+    assert description in readme and "49" not in readme
+    assert json.dumps(description) in (tmp_path / "txt" / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["new", "2bad"], "invalid project name '2bad'"),
+        (["new", "p", "--backbone", "resnet81"], "unknown backbone 'resnet81'; did you mean"),
+        (["new", "p", "--pooling", "gme"], "unknown pooling 'gme'; did you mean 'gem'"),
+        (["new", "p", "--head", "segmentation"], "does not fit task 'classification'"),
+        (["new", "p", "--task", "segmentation", "--neck", "identity"], "compatible"),
+        (["new", "p", "--image-size", "50"], "image_size"),
+        (["new", "p", "--precision", "fp8"], "precision"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, out, err = okgen(*args, "--yes", "--output-dir", str(tmp_path))
+    assert code != 0
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_non_empty_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    code, _, err = okgen("new", "taken", "--yes", "-o", str(tmp_path))
+    assert code != 0 and "already exists and is not empty" in err
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_existing_empty_directory_is_used(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, _ = okgen("new", "empty", "--yes", "-o", str(tmp_path))
+    assert code == 0, out
+    assert (tmp_path / "empty" / MANIFEST).is_file()
+
+
+def test_malformed_answers_file(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("task: classification\nnekc: fpn\n")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, _, err = okgen("new", "p", "--answers", str(answers), "-o", str(out_dir))
+    assert code != 0 and "unknown key 'nekc'" in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_list_shows_catalogue() -> None:
+    code, out, _ = okgen("list", "heads")
+    assert code == 0 and "segmentation" in out and "linear" in out and "necks" not in out
+    code, _, err = okgen("list", "hedas")
+    assert code != 0 and "did you mean 'heads'" in err
+
+
+def test_new_and_help_never_import_torch(tmp_path: Path) -> None:
+    script = f"""
+import sys
+from typer.testing import CliRunner
+from okgen.cli import app
+runner = CliRunner()
+assert runner.invoke(app, ["--help"]).exit_code == 0
+result = runner.invoke(app, ["new", "p", "--yes", "-o", {str(tmp_path)!r}])
+assert result.exit_code == 0, result.output
+heavy = sorted(m for m in ("torch", "lightning", "timm", "torchvision") if m in sys.modules)
+assert not heavy, heavy
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
