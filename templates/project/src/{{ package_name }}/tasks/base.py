@@ -46,6 +46,9 @@ class ImageTask(L.LightningModule):
         """Class probabilities from logits: softmax over dim 1 (multilabel overrides)."""
         return logits.softmax(dim=1)
 
+    def update_metrics(self, metrics: MetricCollection, logits: Tensor, target: Tensor) -> None:
+        metrics.update(self.probabilities(logits), target)
+
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
 
@@ -112,7 +115,7 @@ class ImageTask(L.LightningModule):
         logits = self(images)
         total, _ = self.criterion(logits, target)
         self.log(f"{stage}/loss", total, sync_dist=True)
-        metrics.update(self.probabilities(logits.float()), target)
+        self.update_metrics(metrics, logits.float(), target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
         """Log scalars as they are and per-class vectors as ``name/<class index>``."""
