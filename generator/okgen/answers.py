@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .catalogue import Catalogue
+from .catalogue import SINGULAR, Catalogue
 from .errors import AnswersFileError, IncompatibleChoiceError, InvalidNameError, suggest
 
 Precision = Literal["auto", "32-true", "16-mixed", "bf16-mixed"]
@@ -134,7 +134,7 @@ def check_compatible(catalogue: Catalogue, answers: Answers) -> None:
         if task not in component.tasks:
             valid = ", ".join(catalogue.for_task(kind, task))
             raise IncompatibleChoiceError(
-                f"{component.kind.removesuffix('s')} {name!r} does not fit task {task!r}; "
+                f"{SINGULAR[component.kind]} {name!r} does not fit task {task!r}; "
                 f"compatible: {valid}"
             )
     if not answers.losses:

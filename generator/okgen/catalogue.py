@@ -28,7 +28,7 @@ KINDS = (
 )
 
 #: ``okgen add-head`` and friends take the singular.
-SINGULAR = {kind: kind.removesuffix("s") for kind in KINDS} | {"datasets": "dataset"}
+SINGULAR = {kind: kind.removesuffix("es" if kind == "losses" else "s") for kind in KINDS}
 
 
 @dataclass(frozen=True)
