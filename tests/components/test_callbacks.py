@@ -17,6 +17,8 @@ from component_library.callbacks.unfreeze import UnfreezeSchedule, UnfreezeSched
 from component_library.optim.param_groups import param_groups
 from component_library.optim.schedulers import build_scheduler
 
+from .catalogue import entries, load
+
 
 def make_trainer(tmp_path, max_epochs: int, callbacks: list[Callback], **kwargs) -> pl.Trainer:
     return pl.Trainer(
@@ -35,6 +37,11 @@ def make_trainer(tmp_path, max_epochs: int, callbacks: list[Callback], **kwargs)
 
 def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", entries("callbacks"))
+def test_catalogue_callbacks_are_lightning_callbacks(name):
+    assert issubclass(load("callbacks", name), Callback)
 
 
 # ---------------------------------------------------------------------- unfreeze
