@@ -10,7 +10,7 @@ transform when one is given. Every problem with the user's files raises
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -39,7 +39,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as an ``(H, W, 3)`` uint8 RGB array (grayscale and RGBA are converted)."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))
     except OSError as error:
         raise DatasetError(f"cannot read image {path}: {_reason(error)}") from error
 
@@ -67,6 +67,8 @@ def write_image(path: str | Path, array: np.ndarray) -> None:
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     """Sorted image files in ``folder`` (by suffix, case-insensitive), skipping hidden files."""
+    if not folder.is_dir():
+        raise DatasetError(f"image folder {folder} does not exist")
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
         path
@@ -77,21 +79,43 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     )
 
 
-def read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line number, row)`` for each row of a CSV file whose header holds ``columns``."""
+def read_csv(
+    path: Path, columns: Sequence[str]
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Read a CSV file whose header holds ``columns``: ``(header, [(line number, row), ...])``."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)
-            header = reader.fieldnames or []
+            header = list(reader.fieldnames or [])
             missing = [column for column in columns if column not in header]
             if missing:
                 raise DatasetError(
                     f"{path}: missing column(s) {', '.join(missing)} (header: {','.join(header)})"
                 )
+            rows = []
             for row in reader:
-                yield reader.line_num, row
+                if None in row or None in row.values():
+                    raise DatasetError(
+                        f"{path}:{reader.line_num}: expected {len(header)} fields like the header"
+                    )
+                rows.append((reader.line_num, row))
     except OSError as error:
         raise DatasetError(f"cannot read {path}: {_reason(error)}") from error
+    return header, rows
+
+
+def write_split_csvs(
+    root: Path, header: Sequence[str], rows: Iterable[tuple[str, Sequence[object]]]
+) -> None:
+    """Write ``(split, row)`` pairs to ``root/<split>.csv``, each file starting with ``header``."""
+    by_split: dict[str, list[Sequence[object]]] = {}
+    for split, row in rows:
+        by_split.setdefault(split, []).append(row)
+    for split, split_rows in by_split.items():
+        with (root / f"{split}.csv").open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(header)
+            writer.writerows(split_rows)
 
 
 def existing_file(root: Path, relative: str, where: str) -> Path:

@@ -54,9 +54,11 @@ def draw_scene(
     background = rng.uniform(0, 255, 3)
     image = _background(rng, xs, ys, background)
     mask = np.zeros((image_size, image_size), np.uint8)
+    # Shapes fill more of the image when there are fewer of them.
+    largest = 0.4 * image_size / np.sqrt(len(shape_ids))
     for shape_id in shape_ids:
         for _attempt in range(10):
-            region = _place(rng, xs, ys, SHAPES[shape_id])
+            region = _place(rng, xs, ys, SHAPES[shape_id], rng.uniform(0.6, 1.0) * largest)
             if not (region & (mask > 0)).any():
                 break
         image[region] = _contrasting_colour(rng, background)
@@ -69,7 +71,7 @@ def classification_samples(
     num_classes: int, image_size: int, seed: int
 ) -> Iterator[tuple[str, str, int, np.ndarray]]:
     """Yield ``(split, name, class index, image)`` with one shape per image."""
-    _check_num_classes(num_classes, len(SHAPES))
+    _check_num_shapes(num_classes, num_classes)
     for split, rng in _split_rngs(seed):
         for index in range(CLASSIFICATION_IMAGES_PER_CLASS[split]):
             for label in range(num_classes):
@@ -84,7 +86,7 @@ def multilabel_samples(
 
     The labels are the shapes left visible, so a fully covered shape is no label.
     """
-    _check_num_classes(num_classes, len(SHAPES))
+    _check_num_shapes(num_classes, num_classes)
     for split, name, image, mask in _scenes(num_classes, image_size, seed):
         labels = [int(value) - 1 for value in np.unique(mask) if value > 0]
         yield split, name, labels, image
@@ -94,7 +96,7 @@ def segmentation_samples(
     num_classes: int, image_size: int, seed: int
 ) -> Iterator[tuple[str, str, np.ndarray, np.ndarray]]:
     """Yield ``(split, name, image, mask)``; ``num_classes`` counts background as class 0."""
-    _check_num_classes(num_classes - 1, len(SHAPES))
+    _check_num_shapes(num_classes - 1, num_classes)
     yield from _scenes(num_classes - 1, image_size, seed)
 
 
@@ -115,9 +117,12 @@ def _split_rngs(seed: int) -> Iterator[tuple[str, np.random.Generator]]:
         yield split, np.random.default_rng((seed, number))
 
 
-def _check_num_classes(num_shapes: int, available: int) -> None:
-    if not 1 <= num_shapes <= available:
-        raise ValueError(f"sample data has 1 to {available} shape classes, got {num_shapes}")
+def _check_num_shapes(num_shapes: int, num_classes: int) -> None:
+    if not 1 <= num_shapes <= len(SHAPES):
+        raise ValueError(
+            f"num_classes={num_classes} needs {num_shapes} shapes, but the sample data "
+            f"draws 1 to {len(SHAPES)} ({', '.join(SHAPES)})"
+        )
 
 
 def _background(
@@ -133,10 +138,11 @@ def _background(
     return colour + shade
 
 
-def _place(rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray, shape: str) -> np.ndarray:
-    """``(H, W)`` bool region of ``shape`` at a random position, size and rotation."""
+def _place(
+    rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray, shape: str, radius: float
+) -> np.ndarray:
+    """``(H, W)`` bool region of ``shape`` at a random position and rotation."""
     size = xs.shape[0]
-    radius = rng.uniform(0.14, 0.26) * size
     cx, cy = rng.uniform(radius, size - radius, 2)
     angle = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
     u = np.cos(angle) * (xs - cx) + np.sin(angle) * (ys - cy)
@@ -148,5 +154,10 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> np.
     """A random RGB colour far enough from ``background`` to keep the outline visible."""
     while True:
         colour = rng.uniform(0, 255, 3)
-        if np.abs(colour - background).sum() >= 180:
+        if abs(_luma(colour) - _luma(background)) >= 60:
             return colour
+
+
+def _luma(colour: np.ndarray) -> float:
+    """Perceived brightness of an RGB colour (ITU-R BT.601 weights)."""
+    return float(colour @ np.array([0.299, 0.587, 0.114]))
