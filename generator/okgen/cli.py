@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import __version__
 from .errors import OkgenError
+
+if TYPE_CHECKING:
+    from .merge import MergeResult
 
 app = typer.Typer(
     help="Generate standalone, editable PyTorch Lightning projects for computer vision.",
@@ -143,3 +146,152 @@ def list_components(
             typer.echo(f"  {component.name:<18} {component.summary}  ({tasks}){extra}")
         if each == "backbones":
             typer.echo("  timm models okgen tests: " + ", ".join(catalogue.backbone_models))
+
+
+NameArgument = Annotated[str, typer.Argument(help="Component name, as `okgen list` shows it.")]
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-C", help="A folder inside the project (default: here).")
+]
+TaskOption = Annotated[
+    str | None,
+    typer.Option(help="The task a component of another task brings (default: the first it suits)."),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="List what would change per file; write nothing.")
+]
+DiffOption = Annotated[
+    bool, typer.Option("--diff", help="Show unified diffs of what would change; write nothing.")
+]
+
+
+@app.command()
+def add(
+    kind: Annotated[str, typer.Argument(help="head, neck, backbone, pooling, loss, metric, ...")],
+    name: NameArgument,
+    *,
+    task: TaskOption = None,
+    dry_run: DryRunOption = False,
+    diff: DiffOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Vendor a component into this project, merging with your edits."""
+    _add(kind, name, task=task, dry_run=dry_run, diff=diff, project=project)
+
+
+def _add_command(kind: str) -> None:
+    def command(
+        name: NameArgument,
+        *,
+        task: TaskOption = None,
+        dry_run: DryRunOption = False,
+        diff: DiffOption = False,
+        project: ProjectOption = Path("."),
+    ) -> None:
+        _add(kind, name, task=task, dry_run=dry_run, diff=diff, project=project)
+
+    app.command(f"add-{kind}", help=f"Same as `okgen add {kind} NAME`.")(command)
+
+
+for _kind in ("head", "neck", "backbone", "pooling", "loss", "metric", "dataset", "callback"):
+    _add_command(_kind)
+
+
+def _add(
+    kind: str, name: str, *, task: str | None, dry_run: bool, diff: bool, project: Path
+) -> None:
+    from .add import add_component
+    from .catalogue import SINGULAR
+
+    preview = dry_run or diff
+    try:
+        added = add_component(project, kind, name, task=task, dry_run=preview)
+    except OkgenError as error:
+        raise _fail(error) from None
+    _notes(added.notes)
+    what = f"{SINGULAR[added.component.kind]} {added.component.name!r}"
+    if added.already:
+        typer.echo(f"The project already has {what}; nothing to do.")
+    else:
+        with_task = f", with task {added.new_task!r}" if added.new_task else ""
+        verb = "Would add" if preview else "Added"
+        typer.echo(f"{verb} {what}{with_task}{' (nothing written)' if preview else ''}:")
+        _changes(added.result, diff=diff)
+    package = added.project.manifest.package_name
+    if added.new_task:
+        typer.echo(f"{added.config} uses it:")
+        typer.echo(f"  python -m {package} sample-data -c {added.config}")
+        typer.echo(f"  python -m {package} train -c {added.config}")
+    elif added.snippet:
+        typer.echo(f"Select it in {added.config}:")
+        typer.echo("\n".join(f"  {line}" for line in added.snippet.splitlines()))
+    if added.result is not None and not preview:
+        _raise_for_conflicts(added.result)
+
+
+@app.command()
+def update(
+    *, dry_run: DryRunOption = False, diff: DiffOption = False, project: ProjectOption = Path(".")
+) -> None:
+    """Re-render this project with the installed okgen, merging with your edits."""
+    from .update import update_project
+
+    preview = dry_run or diff
+    try:
+        updated = update_project(project, dry_run=preview)
+    except OkgenError as error:
+        raise _fail(error) from None
+    _notes(updated.project.notes)
+    verb = "Would update" if preview else "Updated"
+    before, after = updated.old_version, updated.new_version
+    versions = f"from okgen {before} to {after}" if before != after else f"with okgen {after}"
+    typer.echo(f"{verb} {versions}:")
+    _changes(updated.result, diff=diff)
+    if not preview:
+        _raise_for_conflicts(updated.result)
+
+
+@app.command("diff")
+def diff_edits(*, project: ProjectOption = Path(".")) -> None:
+    """Your edits: a unified diff of each file against what okgen wrote."""
+    from .merge import DELETED, unified_diff, user_edits
+    from .project import open_project
+
+    try:
+        opened = open_project(project)
+    except OkgenError as error:
+        raise _fail(error) from None
+    _notes(opened.notes)
+    edits = user_edits(opened.root, opened.manifest)
+    for edit in edits:
+        if edit.status == DELETED:
+            typer.echo(f"deleted: {edit.path}")
+        else:
+            diff = unified_diff(edit.path, edit.before, edit.after, ("okgen", "yours"))
+            typer.echo(diff, nl=False)
+    if not edits:
+        typer.echo("No edits: every file is as okgen wrote it.")
+
+
+def _changes(result: MergeResult, *, diff: bool) -> None:
+    """One line per changed file (or its diff), then the counts."""
+    from .merge import LABELS, unified_diff
+
+    for change in result.reported:
+        if diff and change.touches_disk:
+            labels = ("current", "new")
+            typer.echo(unified_diff(change.path, change.before, change.after, labels), nl=False)
+        else:
+            typer.echo(f"  {LABELS[change.status]:<15} {change.path}")
+    typer.echo(f"  ({result.summary() or 'no file changes'})")
+
+
+def _notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+
+
+def _raise_for_conflicts(result: MergeResult) -> None:
+    try:
+        result.raise_for_conflicts()
+    except OkgenError as error:
+        raise _fail(error) from None

@@ -34,6 +34,8 @@ class Manifest:
     tasks: list[str]
     components: list[str]  # "kind/name" keys
     files: dict[str, dict[str, str]] = field(default_factory=dict)  # path -> sha256, origin
+    # Answers of each task added after creation; it has its own configs/<task>.yaml.
+    task_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, files: dict[str, bytes], origins: dict[str, str]) -> None:
         self.files = {

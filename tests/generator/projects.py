@@ -1,0 +1,86 @@
+"""Helpers for tests that grow real generated projects: make, copy, run okgen, snapshot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from okgen.cli import app
+from okgen.manifest import BASE, MANIFEST, sha256
+
+runner = CliRunner()
+
+
+def okgen(*args: str) -> tuple[int, str, str]:
+    """Run okgen in-process from the current folder: ``(exit code, stdout, stderr)``."""
+    result = runner.invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def new_project(parent: Path, *args: str, name: str = "demo") -> Path:
+    """``okgen new NAME --yes`` under ``parent``; extra ``args`` choose components."""
+    code, out, err = okgen("new", name, "--yes", "-o", str(parent), *args)
+    assert code == 0, out + err
+    return parent / name
+
+
+def copy_project(pristine: Path, parent: Path) -> Path:
+    """A fresh copy of an already generated project (generating takes a second or two)."""
+    return Path(shutil.copytree(pristine, parent / pristine.name))
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) under ``root``, by relative path."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes() if path.is_file() else None
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def manifest_of(project: Path) -> dict:
+    return json.loads((project / MANIFEST).read_text())
+
+
+def assert_provenance_consistent(project: Path) -> None:
+    """Each recorded file has a base copy with the recorded hash, and nothing else is in base."""
+    files = manifest_of(project)["files"]
+    for path, record in files.items():
+        assert sha256((project / BASE / path).read_bytes()) == record["sha256"], path
+    based = {p.relative_to(project / BASE).as_posix() for p in (project / BASE).rglob("*")}
+    assert {p for p in based if (project / BASE / p).is_file()} == set(files)
+    assert not (project / ".okgen" / "transaction").exists()
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must occur once) by ``new`` in ``path``, like a user would."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def run_killed_okgen(project: Path, args: list[str], patch: str) -> subprocess.CompletedProcess:
+    """Run okgen in a subprocess in ``project`` after ``patch`` (Python code) ran first.
+
+    The patch typically makes a step of okgen SIGKILL its own process, to check
+    what a real kill at that moment leaves behind.
+    """
+    script = "\n".join(
+        [
+            "import os, signal, sys",
+            textwrap.dedent(patch),
+            "from okgen.cli import app",
+            f"sys.argv = ['okgen', *{args!r}]",
+            "app()",
+        ]
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=120
+    )
