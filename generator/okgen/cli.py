@@ -55,9 +55,13 @@ def _prompt(text: str, choices: list[str] | None, default: Any) -> Any:
 
 @app.command()
 def new(
-    name: Annotated[str, typer.Argument(help="Project name; 'my-project' gives package my_project.")],
+    name: Annotated[
+        str, typer.Argument(help="Project name; 'my-project' gives package my_project.")
+    ],
     *,
-    task: Annotated[str | None, typer.Option(help="classification, multilabel, segmentation.")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="classification, multilabel, segmentation.")
+    ] = None,
     backbone: Annotated[str | None, typer.Option(help="A timm model name.")] = None,
     neck: Annotated[str | None, typer.Option(help="Neck component.")] = None,
     pooling: Annotated[str | None, typer.Option(help="Pooling component.")] = None,
@@ -98,11 +102,22 @@ def new(
     from .new import create_project
 
     flags = {
-        "task": task, "backbone": backbone, "neck": neck, "pooling": pooling, "head": head,
-        "losses": loss, "dataset_format": dataset_format, "num_classes": num_classes,
-        "image_size": image_size, "pretrained": pretrained, "accelerator": accelerator,
-        "devices": devices, "precision": precision, "unfreeze_epoch": unfreeze_epoch,
-        "callbacks": callback, "description": description,
+        "task": task,
+        "backbone": backbone,
+        "neck": neck,
+        "pooling": pooling,
+        "head": head,
+        "losses": loss,
+        "dataset_format": dataset_format,
+        "num_classes": num_classes,
+        "image_size": image_size,
+        "pretrained": pretrained,
+        "accelerator": accelerator,
+        "devices": devices,
+        "precision": precision,
+        "unfreeze_epoch": unfreeze_epoch,
+        "callbacks": callback,
+        "description": description,
     }
     try:
         saved = read_answers_file(answers).model_dump(exclude_none=True) if answers else {}

@@ -27,8 +27,13 @@ def create_project(name: str, given: Choices, *, output_dir: Path, ask: Ask | No
 
 
 def render_project(
-    catalogue: Catalogue, answers: Answers, *, name: str, package: str,
-    extra: tuple[str, ...] = (), tasks: list[str] | None = None,
+    catalogue: Catalogue,
+    answers: Answers,
+    *,
+    name: str,
+    package: str,
+    extra: tuple[str, ...] = (),
+    tasks: list[str] | None = None,
 ) -> tuple[dict[str, bytes], Manifest]:
     """All files of a project plus its manifest; ``extra`` adds components by key."""
     components = chosen_components(catalogue, answers)

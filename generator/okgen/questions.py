@@ -25,21 +25,28 @@ def _kind(kind: str) -> Callable[[Catalogue, str], list[str]]:
 
 
 QUESTIONS = (
-    Question("backbone", "Backbone (any timm model works later from the config)",
-             lambda catalogue, _: list(catalogue.backbone_models)),
+    Question(
+        "backbone",
+        "Backbone (any timm model works later from the config)",
+        lambda catalogue, _: list(catalogue.backbone_models),
+    ),
     Question("pretrained", "Start from pretrained weights (needs the hub or a local file)"),
     Question("neck", "Neck", _kind("necks")),
     Question("pooling", "Pooling", _kind("poolings")),
     Question("head", "Head", _kind("heads")),
-    Question("losses", "Losses (comma-separated, summed with weights in the config)",
-             _kind("losses")),
+    Question(
+        "losses", "Losses (comma-separated, summed with weights in the config)", _kind("losses")
+    ),
     Question("dataset_format", "Dataset format", _kind("datasets")),
     Question("num_classes", "Number of classes"),
     Question("image_size", "Image size (multiple of 32)"),
     Question("accelerator", "Accelerator", lambda *_: list(get_args(Accelerator))),
     Question("devices", "Devices (auto, a count, or a list like 0,1)"),
-    Question("precision", "Precision (auto = bf16-mixed where the GPU supports it)",
-             lambda *_: list(get_args(Precision))),
+    Question(
+        "precision",
+        "Precision (auto = bf16-mixed where the GPU supports it)",
+        lambda *_: list(get_args(Precision)),
+    ),
     Question("unfreeze_epoch", "Epoch at which the backbone unfreezes (0 = never frozen)"),
 )
 

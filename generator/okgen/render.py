@@ -23,7 +23,12 @@ COMPONENTS_DIR = "components"
 
 
 def template_data(
-    catalogue: Catalogue, answers: Answers, plan: Plan, *, project_name: str, package: str,
+    catalogue: Catalogue,
+    answers: Answers,
+    plan: Plan,
+    *,
+    project_name: str,
+    package: str,
     tasks: list[str],
 ) -> dict[str, Any]:
     """Everything the copier template renders from."""
@@ -43,7 +48,12 @@ def template_data(
 
 
 def render_files(
-    catalogue: Catalogue, answers: Answers, plan: Plan, *, project_name: str, package: str,
+    catalogue: Catalogue,
+    answers: Answers,
+    plan: Plan,
+    *,
+    project_name: str,
+    package: str,
     tasks: list[str],
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Every file okgen writes for this plan, as ``(path -> bytes, path -> origin)``."""
@@ -56,8 +66,14 @@ def render_files(
     origins: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="okgen-render-") as tmp:
         run_copy(
-            str(TEMPLATES), tmp, data=data, defaults=True, unsafe=False, quiet=True,
-            overwrite=True, vcs_ref=None,
+            str(TEMPLATES),
+            tmp,
+            data=data,
+            defaults=True,
+            unsafe=False,
+            quiet=True,
+            overwrite=True,
+            vcs_ref=None,
         )
         format_python(Path(tmp))
         for path in sorted(Path(tmp).rglob("*")):

@@ -51,8 +51,21 @@ def test_new_with_defaults_writes_a_complete_project(tmp_path: Path) -> None:
 
 def test_flags_choose_components(tmp_path: Path) -> None:
     code, out, _ = okgen(
-        "new", "seg", "--yes", "-o", str(tmp_path), "--task", "segmentation", "--neck", "unet",
-        "--loss", "focal", "--loss", "lovasz", "--backbone", "convnext_atto",
+        "new",
+        "seg",
+        "--yes",
+        "-o",
+        str(tmp_path),
+        "--task",
+        "segmentation",
+        "--neck",
+        "unet",
+        "--loss",
+        "focal",
+        "--loss",
+        "lovasz",
+        "--backbone",
+        "convnext_atto",
     )
     assert code == 0, out
     config = (tmp_path / "seg" / "configs" / "train.yaml").read_text()
@@ -97,7 +110,7 @@ def test_answer_text_is_never_template_code(tmp_path: Path) -> None:
 def test_bad_input_is_one_line_and_writes_nothing(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    code, out, err = okgen(*args, "--yes", "--output-dir", str(tmp_path))
+    code, _, err = okgen(*args, "--yes", "--output-dir", str(tmp_path))
     assert code != 0
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []

@@ -107,6 +107,7 @@ class ImageTask(L.LightningModule):
             gamma=schedule.gamma,
             patience=schedule.patience,
             monitor=self.config.checkpoint.monitor,
+            mode=self.config.checkpoint.mode,
         )
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
