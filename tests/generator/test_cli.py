@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,8 @@ def test_answer_text_is_never_template_code(tmp_path: Path) -> None:
     assert code == 0, out
     readme = (tmp_path / "txt" / "README.md").read_text()
     assert description in readme and "49" not in readme
-    assert json.dumps(description) in (tmp_path / "txt" / "pyproject.toml").read_text()
+    pyproject = tomllib.loads((tmp_path / "txt" / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == description
 
 
 @pytest.mark.parametrize(
