@@ -1,13 +1,16 @@
 """Synthetic scenes of coloured shapes, the sample data every dataset format can write.
 
-A scene is a noisy, textured background with one or more shapes on it. Shapes
-get a random colour, position, size and a small rotation, so the class is told
-by the outline alone. A small CNN trained from scratch learns the task in a few
-epochs at 64 px.
+A scene is a noisy, textured, greyish background with one or more shapes on it.
+Each shape has its own outline and its own family of vivid colours (a hue band,
+with random saturation and brightness), and a random position, size and small
+rotation. Two cues make the sample learnable in about a minute on a CPU by a
+network trained from scratch, such as a timm ResNet-18 at 64 px, while the
+outline still matters for segmentation masks.
 """
 
 from __future__ import annotations
 
+import colorsys
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -51,7 +54,10 @@ def draw_scene(
             where shape ``i`` is visible.
     """
     ys, xs = np.mgrid[0:image_size, 0:image_size] + 0.5
-    background = rng.uniform(0, 255, 3)
+    background = (
+        np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.2), rng.uniform(0.1, 0.9)))
+        * 255
+    )
     image = _background(rng, xs, ys, background)
     mask = np.zeros((image_size, image_size), np.uint8)
     # Shapes fill more of the image when there are fewer of them.
@@ -61,7 +67,7 @@ def draw_scene(
             region = _place(rng, xs, ys, SHAPES[shape_id], rng.uniform(0.6, 1.0) * largest)
             if not (region & (mask > 0)).any():
                 break
-        image[region] = _contrasting_colour(rng, background)
+        image[region] = _shape_colour(rng, shape_id, background)
         mask[region] = shape_id + 1
     image += rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask
@@ -150,12 +156,13 @@ def _place(
     return _REGIONS[shape](u, v, radius)
 
 
-def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
-    """A random RGB colour far enough from ``background`` to keep the outline visible."""
+def _shape_colour(rng: np.random.Generator, shape_id: int, background: np.ndarray) -> np.ndarray:
+    """A vivid RGB colour from the hue band of ``shape_id``, contrasting with ``background``."""
+    hue = (shape_id / len(SHAPES) + rng.uniform(-0.04, 0.04)) % 1.0
     while True:
-        colour = rng.uniform(0, 255, 3)
-        if abs(_luma(colour) - _luma(background)) >= 60:
-            return colour
+        colour = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.5, 1.0)))
+        if abs(_luma(colour * 255) - _luma(background)) >= 40:
+            return colour * 255
 
 
 def _luma(colour: np.ndarray) -> float:
