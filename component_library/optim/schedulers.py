@@ -42,7 +42,7 @@ def build_scheduler(
             ``"constant"`` (warmup, then flat) or ``"plateau"`` (times ``gamma``
             once ``monitor`` has not improved for ``patience`` epochs; no warmup).
         total_steps: Optimizer steps of the whole run.
-        warmup_steps: Steps over which the lr rises linearly from 0 to its initial value.
+        warmup_steps: Steps over which the lr rises linearly to its initial value.
         min_lr_factor: Lowest lr, as a fraction of each group's initial lr.
         step_size: Steps between two ``"step"`` decays; ``None`` decays after a
             third and two thirds of the steps that follow warmup.
@@ -88,8 +88,8 @@ def _multiplier(
     # A plain function rather than a callable object: LambdaLR's state_dict then stores
     # None for it, and a checkpoint with more param groups (see below) still loads.
     def multiplier(step: int) -> float:
-        if step < warmup_steps:
-            return step / warmup_steps
+        if step < warmup_steps:  # never exactly 0, so the very first step already learns
+            return (step + 1) / (warmup_steps + 1)
         after_warmup = step - warmup_steps
         if name == "cosine":
             progress = min(1.0, after_warmup / max(1, total_steps - warmup_steps))

@@ -75,7 +75,7 @@ def _run(config: dict, steps: int) -> list[float]:
 
 def _cosine(step: int, total: int = 100, warmup: int = 10, floor: float = 0.1) -> float:
     if step < warmup:
-        return step / warmup
+        return (step + 1) / (warmup + 1)
     progress = min(1.0, (step - warmup) / (total - warmup))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -86,7 +86,7 @@ def test_cosine_with_warmup() -> None:
     )
     assert config["interval"] == "step"
     lrs = _run(config, 120)
-    expected = {0: 0.0, 5: 0.5, 10: 1.0, 55: 0.55, 100: 0.1, 120: 0.1}
+    expected = {0: 1 / 11, 5: 6 / 11, 10: 1.0, 55: 0.55, 100: 0.1, 120: 0.1}
     for step, factor in expected.items():
         assert lrs[step] == pytest.approx(BASE_LR * factor), step
     for step in range(121):
@@ -98,7 +98,7 @@ def test_step_decay_after_warmup() -> None:
         _optimizer(), name="step", total_steps=100, warmup_steps=4, step_size=30, gamma=0.5
     )
     lrs = _run(config, 100)
-    assert lrs[2] == pytest.approx(BASE_LR * 0.5)
+    assert lrs[2] == pytest.approx(BASE_LR * 3 / 5)
     assert lrs[4] == lrs[33] == pytest.approx(BASE_LR)
     assert lrs[34] == lrs[63] == pytest.approx(BASE_LR * 0.5)
     assert lrs[64] == pytest.approx(BASE_LR * 0.25)
@@ -114,7 +114,7 @@ def test_step_decays_at_thirds_by_default_and_respects_the_floor() -> None:
 
 def test_constant_after_warmup() -> None:
     lrs = _run(build_scheduler(_optimizer(), name="constant", total_steps=50, warmup_steps=4), 50)
-    assert lrs[:5] == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1])
+    assert lrs[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1])
     assert lrs[4:] == pytest.approx([BASE_LR] * 47)
 
 
