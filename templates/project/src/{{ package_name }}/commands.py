@@ -36,7 +36,7 @@ def evaluate(config: Config, stage: str) -> dict[str, float]:
     """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``."""
     checkpoint = find_checkpoint(config)
     task, data = _build(config)
-    trainer = build_trainer(config.model_copy(update={"loggers": []}))
+    trainer = build_trainer(config, fit=False)
     run = trainer.validate if stage == "validate" else trainer.test
     metrics = _as_floats(run(task, datamodule=data, ckpt_path=checkpoint, verbose=False)[0])
     _write_json(_output_dir(checkpoint, stage) / "metrics.json", metrics)
@@ -47,7 +47,7 @@ def predict(config: Config) -> Path:
     """Predict every image under ``data.predict_root``; the task decides the file format."""
     checkpoint = find_checkpoint(config)
     task, data = _build(config)
-    trainer = build_trainer(config.model_copy(update={"loggers": []}))
+    trainer = build_trainer(config, fit=False)
     outputs = trainer.predict(task, datamodule=data, ckpt_path=checkpoint)
     return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
 

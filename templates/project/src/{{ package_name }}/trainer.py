@@ -36,26 +36,32 @@ def build_loggers(config: Config) -> list[Logger]:
     return loggers
 
 
-def build_trainer(config: Config, *, fast_dev_run: bool = False) -> L.Trainer:
-    """A trainer that checkpoints the best and last model into its run directory."""
+def build_trainer(config: Config, *, fit: bool = True, fast_dev_run: bool = False) -> L.Trainer:
+    """A trainer that checkpoints the best and last model into its run directory.
+
+    ``fit=False`` gives a plain trainer for validate/test/predict: no loggers,
+    checkpoints or training callbacks, so evaluating never creates a new run.
+    """
     settings: TrainerConfig = config.trainer
     torch.set_float32_matmul_precision(settings.matmul_precision)  # TF32 on Ampere+ when "high"
-    loggers = build_loggers(config)
+    loggers = build_loggers(config) if fit else []
     log_dir = Path(loggers[0].log_dir) if loggers else config.run_dir / config.run_name
-    callbacks: list[Callback] = [
-        ModelCheckpoint(
-            dirpath=log_dir / "checkpoints",
-            filename="best",
-            monitor=config.checkpoint.monitor,
-            mode=config.checkpoint.mode,
-            save_top_k=config.checkpoint.save_top_k,
-            save_last=config.checkpoint.save_last,
-            auto_insert_metric_name=False,
-        ),
-        UnfreezeSchedule([stage.model_dump() for stage in config.unfreeze]),
-        Throughput(),
-        *build_callbacks(config),
-    ]
+    callbacks: list[Callback] = []
+    if fit:
+        callbacks += [
+            ModelCheckpoint(
+                dirpath=log_dir / "checkpoints",
+                filename="best",
+                monitor=config.checkpoint.monitor,
+                mode=config.checkpoint.mode,
+                save_top_k=config.checkpoint.save_top_k,
+                save_last=config.checkpoint.save_last,
+                auto_insert_metric_name=False,
+            ),
+            UnfreezeSchedule([stage.model_dump() for stage in config.unfreeze]),
+            Throughput(),
+            *build_callbacks(config),
+        ]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     return L.Trainer(
@@ -69,6 +75,7 @@ def build_trainer(config: Config, *, fast_dev_run: bool = False) -> L.Trainer:
         gradient_clip_val=settings.gradient_clip_val,
         log_every_n_steps=settings.log_every_n_steps,
         logger=loggers or False,
+        enable_checkpointing=fit,
         callbacks=callbacks,
         default_root_dir=log_dir,
         fast_dev_run=fast_dev_run,

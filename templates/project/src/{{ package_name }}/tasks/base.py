@@ -50,6 +50,8 @@ class ImageTask(L.LightningModule):
         metrics.update(self.probabilities(logits), target)
 
     def forward(self, images: Tensor) -> Tensor:
+        if self.config.trainer.channels_last:  # NHWC activations run faster on tensor cores
+            images = images.contiguous(memory_format=torch.channels_last)
         return self.model(images)
 
     def configure_model(self) -> None:
@@ -57,12 +59,6 @@ class ImageTask(L.LightningModule):
             self.model.compile()
         if self.config.trainer.channels_last:
             self.model.to(memory_format=torch.channels_last)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.config.trainer.channels_last:
-            images, *rest = batch
-            return (images.contiguous(memory_format=torch.channels_last), *rest)
-        return batch
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, target = batch
