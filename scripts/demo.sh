@@ -4,7 +4,7 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 root=$(pwd)
 workdir=${1:-$(mktemp -d)}
-cd "$workdir"
+mkdir -p "$workdir" && cd "$workdir"
 rm -rf demo
 time "$root/.venv/bin/okgen" new demo --yes
 cd demo
