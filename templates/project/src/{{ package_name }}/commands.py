@@ -20,7 +20,7 @@ from .trainer import build_trainer
 def train(config: Config) -> dict[str, float]:
     """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory."""
     L.seed_everything(config.trainer.seed, workers=True)
-    task, data = _build(config)
+    task, data = build(config)
     trainer = build_trainer(config)
     run_dir = Path(trainer.log_dir or config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -35,7 +35,7 @@ def train(config: Config) -> dict[str, float]:
 def evaluate(config: Config, stage: str) -> dict[str, float]:
     """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``."""
     checkpoint = find_checkpoint(config)
-    task, data = _build(config)
+    task, data = build(config)
     trainer = build_trainer(config, fit=False)
     run = trainer.validate if stage == "validate" else trainer.test
     metrics = _as_floats(run(task, datamodule=data, ckpt_path=checkpoint, verbose=False)[0])
@@ -46,7 +46,7 @@ def evaluate(config: Config, stage: str) -> dict[str, float]:
 def predict(config: Config) -> Path:
     """Predict every image under ``data.predict_root``; the task decides the file format."""
     checkpoint = find_checkpoint(config)
-    task, data = _build(config)
+    task, data = build(config)
     trainer = build_trainer(config, fit=False)
     outputs = trainer.predict(task, datamodule=data, ckpt_path=checkpoint)
     return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
@@ -55,7 +55,7 @@ def predict(config: Config) -> Path:
 def export(config: Config) -> Path:
     """ONNX with a dynamic batch axis, checked against onnxruntime before it is kept."""
     checkpoint = find_checkpoint(config)
-    task, _ = _build(config)
+    task, _ = build(config)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     size = config.data.image_size
@@ -88,7 +88,8 @@ def find_checkpoint(config: Config) -> Path:
     return candidates[-1]
 
 
-def _build(config: Config) -> tuple[ImageTask, DataModule]:
+def build(config: Config) -> tuple[ImageTask, DataModule]:
+    """The task's LightningModule and the DataModule, both from the config."""
     task = TASKS[config.task](config)
     data = DataModule(config.data, config.augmentations, config.model.num_classes)
     return task, data
