@@ -11,7 +11,7 @@ from .errors import TargetExistsError
 from .manifest import Manifest
 from .plan import chosen_components, make_plan
 from .questions import Ask, resolve_answers
-from .render import render_files, write_new_project
+from .render import render_files, template_data, write_new_project
 
 
 def create_project(name: str, given: Choices, *, output_dir: Path, ask: Ask | None) -> Path:
@@ -40,9 +40,8 @@ def render_project(
     components += [catalogue.get(*key.split("/")) for key in extra]
     plan = make_plan(catalogue, components)
     tasks = tasks or [answers.task]
-    files, origins = render_files(
-        catalogue, answers, plan, project_name=name, package=package, tasks=tasks
-    )
+    data = template_data(catalogue, answers, plan, project_name=name, package=package, tasks=tasks)
+    files, origins = render_files(data, plan)
     manifest = Manifest(
         okgen_version=__version__,
         answers=answers.model_dump(),

@@ -47,21 +47,13 @@ def template_data(
     }
 
 
-def render_files(
-    catalogue: Catalogue,
-    answers: Answers,
-    plan: Plan,
-    *,
-    project_name: str,
-    package: str,
-    tasks: list[str],
-) -> tuple[dict[str, bytes], dict[str, str]]:
-    """Every file okgen writes for this plan, as ``(path -> bytes, path -> origin)``."""
+def render_files(data: dict[str, Any], plan: Plan) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Every file okgen writes for this plan, as ``(path -> bytes, path -> origin)``.
+
+    ``data`` is what ``template_data`` returns for the same plan.
+    """
     from copier import run_copy  # imported here: it is the slowest import on the CLI path
 
-    data = template_data(
-        catalogue, answers, plan, project_name=project_name, package=package, tasks=tasks
-    )
     files: dict[str, bytes] = {}
     origins: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="okgen-render-") as tmp:
@@ -81,7 +73,7 @@ def render_files(
                 rel = path.relative_to(tmp).as_posix()
                 files[rel] = path.read_bytes()
                 origins[rel] = "template"
-    vendored = f"src/{package}/{COMPONENTS_DIR}"
+    vendored = f"src/{data['package_name']}/{COMPONENTS_DIR}"
     for folder in sorted({".", *(str(PurePosixPath(f).parent) for f in plan.files)}):
         init = PurePosixPath(vendored, folder, "__init__.py").as_posix()
         files[init] = b""
