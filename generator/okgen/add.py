@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .answers import Answers, check_compatible, task_defaults
-from .catalogue import KINDS, SINGULAR, Catalogue, Component, load_catalogue
+from .catalogue import SINGULAR, Catalogue, Component, load_catalogue, resolve_kind
 from .errors import IncompatibleChoiceError, UnknownComponentError
 from .merge import MergeResult, apply_merge, plan_merge
 from .project import Project, open_project, render_all
@@ -57,14 +57,6 @@ class Added:
             f"okgen {made_by} made this project; okgen {__version__} renders it now, "
             "so its template changes come along (as `okgen update` would bring them)",
         )
-
-
-def resolve_kind(kind: str) -> str:
-    """``head``, ``heads`` -> ``heads``; anything else is an unknown kind."""
-    plural = {singular: plural for plural, singular in SINGULAR.items()}.get(kind, kind)
-    if plural not in KINDS:
-        raise UnknownComponentError("kind", kind, SINGULAR.values())
-    return plural
 
 
 def find_component(catalogue: Catalogue, kind: str, name: str) -> tuple[Component, str | None]:

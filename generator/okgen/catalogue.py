@@ -31,6 +31,14 @@ KINDS = (
 SINGULAR = {kind: kind.removesuffix("es" if kind == "losses" else "s") for kind in KINDS}
 
 
+def resolve_kind(kind: str) -> str:
+    """``head``, ``heads`` -> ``heads``; anything else is an unknown kind."""
+    plural = {singular: plural for plural, singular in SINGULAR.items()}.get(kind, kind)
+    if plural not in KINDS:
+        raise UnknownComponentError("kind", kind, SINGULAR.values())
+    return plural
+
+
 @dataclass(frozen=True)
 class Component:
     """One vendorable file and what it needs."""

@@ -143,16 +143,13 @@ def list_components(
     kind: Annotated[str | None, typer.Argument(help="Only this kind, e.g. heads.")] = None,
 ) -> None:
     """The catalogue: each component's name, summary, tasks and extra packages."""
-    from .catalogue import KINDS, load_catalogue
-    from .errors import UnknownComponentError
+    from .catalogue import KINDS, load_catalogue, resolve_kind
 
     catalogue = load_catalogue()
-    kinds = KINDS
-    if kind is not None:
-        plural = kind if kind in KINDS else f"{kind}s"
-        if plural not in KINDS:
-            raise _fail(UnknownComponentError("kind", kind, KINDS))
-        kinds = (plural,)
+    try:
+        kinds = KINDS if kind is None else (resolve_kind(kind),)
+    except OkgenError as error:
+        raise _fail(error) from None
     for each in kinds:
         typer.secho(each, bold=True)
         for component in catalogue.components[each].values():

@@ -148,7 +148,8 @@ def test_list_shows_catalogue() -> None:
     code, out, _ = okgen("list", "heads")
     assert code == 0 and "segmentation" in out and "linear" in out and "necks" not in out
     code, _, err = okgen("list", "hedas")
-    assert code != 0 and "did you mean 'heads'" in err
+    assert code != 0 and "did you mean 'head'" in err
+    assert okgen("list", "loss")[0] == 0 and okgen("list", "losses")[0] == 0
 
 
 def test_new_and_help_never_import_torch(tmp_path: Path) -> None:
