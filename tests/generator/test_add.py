@@ -14,30 +14,14 @@ from okgen.transaction import TRANSACTION
 
 from .projects import (
     assert_provenance_consistent,
-    copy_project,
     edit,
     manifest_of,
-    new_project,
     okgen,
     run_killed_okgen,
     snapshot,
 )
 
 PKG = "src/demo"
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One default classification project, generated once for the whole module."""
-    return new_project(tmp_path_factory.mktemp("pristine"))
-
-
-@pytest.fixture
-def project(pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh copy of it, as the current folder."""
-    project = copy_project(pristine, tmp_path)
-    monkeypatch.chdir(project)
-    return project
 
 
 def test_add_head_of_another_task_brings_the_task(project: Path) -> None:

@@ -13,10 +13,8 @@ from okgen._resources import LIBRARY, TEMPLATES
 
 from .projects import (
     assert_provenance_consistent,
-    copy_project,
     edit,
     manifest_of,
-    new_project,
     okgen,
     snapshot,
 )
@@ -24,18 +22,6 @@ from .projects import (
 PKG = "src/demo"
 HEAD = f"{PKG}/components/heads/linear_head.py"
 MODEL_TEMPLATE = "project/src/{{ package_name }}/model.py.jinja"
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return new_project(tmp_path_factory.mktemp("pristine"))
-
-
-@pytest.fixture
-def project(pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = copy_project(pristine, tmp_path)
-    monkeypatch.chdir(project)
-    return project
 
 
 Change = Callable[[Path, Path], None]
