@@ -7,19 +7,17 @@ from pathlib import Path
 from . import __version__
 from .answers import Answers, Choices, package_name
 from .catalogue import Catalogue, load_catalogue
-from .errors import TargetExistsError
 from .manifest import Manifest
 from .plan import chosen_components, make_plan
 from .questions import Ask, resolve_answers
-from .render import render_files, template_data, write_new_project
+from .render import ensure_free, render_files, template_data, write_new_project
 
 
 def create_project(name: str, given: Choices, *, output_dir: Path, ask: Ask | None) -> Path:
     """Validate everything, render into a staging folder, then move it into place."""
     package = package_name(name)
     target = output_dir / name
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise TargetExistsError(f"{target} already exists and is not empty")
+    ensure_free(target)  # before rendering, so a taken name fails fast
     catalogue = load_catalogue()
     answers = resolve_answers(catalogue, given, ask)
     files, manifest = render_project(catalogue, answers, name=name, package=package)

@@ -58,8 +58,7 @@ def make_plan(catalogue: Catalogue, components: Iterable[Component]) -> Plan:
         files[path] = None
         if path in by_file:
             pending.extend(by_file[path].depends)
-    requirements = {r for c in unique.values() for r in c.requires}
-    requirements |= {r for path in files if path in by_file for r in by_file[path].requires}
+    requirements = {r for path in files if path in by_file for r in by_file[path].requires}
     ordered = sorted(unique.values(), key=lambda c: (c.kind, c.name))
     return Plan(
         components=tuple(ordered),

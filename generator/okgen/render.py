@@ -99,10 +99,15 @@ def format_python(root: Path) -> None:
         )
 
 
-def write_new_project(target: Path, files: dict[str, bytes], manifest: Manifest) -> Path:
-    """Write a whole project atomically: into a sibling temp dir, then one rename."""
+def ensure_free(target: Path) -> None:
+    """Refuse a target that exists and is not an empty folder."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise TargetExistsError(f"{target} already exists and is not empty")
+
+
+def write_new_project(target: Path, files: dict[str, bytes], manifest: Manifest) -> Path:
+    """Write a whole project atomically: into a sibling temp dir, then one rename."""
+    ensure_free(target)  # again: the folder may have been filled while we rendered
     target.parent.mkdir(parents=True, exist_ok=True)
     with _staging_dir(target.parent) as staging:
         for path, data in {**files, **provenance_files(manifest, files)}.items():
