@@ -18,3 +18,5 @@ def _locate(name: str) -> Path:
 
 TEMPLATES = _locate("templates")
 LIBRARY = _locate("component_library")
+#: Every model name of the timm release okgen targets, one a line (scripts/timm_models.py).
+TIMM_MODELS = _PACKAGE / "timm_models.txt"

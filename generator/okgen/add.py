@@ -12,60 +12,74 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .answers import Answers, check_compatible, task_defaults
-from .catalogue import SINGULAR, Catalogue, Component, load_catalogue, resolve_kind
+from .answers import Answers, backbone_note, check_compatible, defaults
+from .catalogue import SINGULAR, Catalogue, Component, load_catalogue, resolve_kind, timm_models
 from .errors import IncompatibleChoiceError, UnknownComponentError
 from .merge import MergeResult, apply_merge, plan_merge
 from .project import Project, open_project, render_all
+from .questions import QUESTIONS
+from .render import flow_yaml
 
-#: The answer a component of each kind fills in the config of a task it brings.
-SLOTS = {"necks": "neck", "poolings": "pooling", "heads": "head", "datasets": "dataset_format"}
-#: Answers that belong to a task; the others (backbone, image size, ...) are project-wide.
-TASK_KEYS = ("neck", "pooling", "head", "losses", "dataset_format", "num_classes")
+#: The question that names components of each kind: necks -> neck, losses -> losses.
+ASKED_BY = {q.kind: q for q in QUESTIONS if q.kind is not None}
 
 
 @dataclass(frozen=True)
 class Added:
     component: Component
     project: Project
+    catalogue: Catalogue
     already: bool = False
     new_task: str | None = None
     result: MergeResult | None = None  # None when there was nothing to do
     model: str | None = None  # a backbone named by its timm model
 
     @property
-    def config(self) -> str:
-        """The config that selects it: train.yaml, unless it suits only a task added later."""
+    def task(self) -> str:
+        """The task whose config selects it: the project's, unless it suits only another."""
         tasks = self.component.tasks
         if self.new_task is not None:
-            return f"configs/{self.new_task}.yaml"
+            return self.new_task
         if not tasks or self.project.answers.task in tasks:
+            return self.project.answers.task
+        return next(t for t in self.project.manifest.tasks if t in tasks)
+
+    @property
+    def config(self) -> str:
+        """train.yaml, or the config of the task added later that it suits."""
+        if self.task == self.project.answers.task:
             return "configs/train.yaml"
-        return f"configs/{next(t for t in self.project.manifest.tasks if t in tasks)}.yaml"
+        return f"configs/{self.task}.yaml"
 
     @property
     def snippet(self) -> str | None:
-        return config_snippet(self.component, self.project.answers, model=self.model)
+        answers = self.project.answers
+        return config_snippet(self.catalogue, self.component, answers, self.task, model=self.model)
 
     @property
     def notes(self) -> tuple[str, ...]:
+        notes = self.project.notes
+        package = self.project.manifest.package_name
+        if self.model is not None and (note := backbone_note(self.catalogue, self.model, package)):
+            notes = (*notes, note)
         made_by = self.project.manifest.okgen_version
         if self.already or made_by == __version__:
-            return self.project.notes
+            return notes
         return (
-            *self.project.notes,
+            *notes,
             f"okgen {made_by} made this project; okgen {__version__} renders it now, "
             "so its template changes come along (as `okgen update` would bring them)",
         )
 
 
 def find_component(catalogue: Catalogue, kind: str, name: str) -> tuple[Component, str | None]:
-    """The component ``kind name`` means; a backbone may be named by a timm model okgen tests."""
+    """The component ``kind name`` means; a backbone may be named by any timm model."""
     kind = resolve_kind(kind)
     backbones = catalogue.components["backbones"]
     if kind == "backbones" and name not in backbones:
-        if name not in catalogue.backbone_models:
-            raise UnknownComponentError("backbone", name, [*backbones, *catalogue.backbone_models])
+        if name not in catalogue.backbone_models and name not in timm_models():
+            valid = [*backbones, *catalogue.backbone_models]
+            raise UnknownComponentError("backbone", name, valid, close=[*valid, *timm_models()])
         return backbones["timm"], name
     return catalogue.get(kind, name), None
 
@@ -80,7 +94,7 @@ def add_component(
     manifest = project.manifest
     new_task = task_to_add(catalogue, component, manifest.tasks, task)
     if component.key in manifest.components and new_task is None:
-        return Added(component, project, already=True, model=model)
+        return Added(component, project, catalogue, already=True, model=model)
     task_answers = project.task_answers
     tasks = list(manifest.tasks)
     if new_task is not None:
@@ -96,7 +110,7 @@ def add_component(
     result = plan_merge(project.root, manifest, files)
     if not dry_run:
         apply_merge(project.root, manifest, result, files, new_manifest)
-    return Added(component, project, new_task=new_task, result=result)
+    return Added(component, project, catalogue, new_task=new_task, result=result, model=model)
 
 
 def task_to_add(
@@ -123,40 +137,45 @@ def task_to_add(
 def answers_for_task(
     catalogue: Catalogue, answers: Answers, task: str, component: Component
 ) -> Answers:
-    """The project's answers with ``task``'s defaults, and ``component`` in its slot."""
-    defaults = task_defaults(catalogue, task)
-    update = {"task": task, **{key: defaults[key] for key in TASK_KEYS}}
-    if component.kind in SLOTS:
-        update[SLOTS[component.kind]] = component.name
-    elif component.kind == "losses" and component.name not in update["losses"]:
-        update["losses"] = [*update["losses"], component.name]
-    elif component.kind == "callbacks" and component.name not in answers.callbacks:
-        update["callbacks"] = [*answers.callbacks, component.name]
+    """The project's answers with ``task``'s defaults, and ``component`` where it is named."""
+    task_defaults = defaults(catalogue, task)
+    update = {"task": task, **{q.key: task_defaults[q.key] for q in QUESTIONS if q.per_task}}
+    question = ASKED_BY.get(component.kind)
+    if question is not None and not component.core:
+        current = update.get(question.key, getattr(answers, question.key))
+        if not question.many:
+            update[question.key] = component.name
+        elif component.name not in current:
+            update[question.key] = [*current, component.name]
     task_answers = Answers.model_validate(answers.model_dump() | update)
     check_compatible(catalogue, task_answers)
     return task_answers
 
 
 def config_snippet(
-    component: Component, answers: Answers, *, model: str | None = None
+    catalogue: Catalogue,
+    component: Component,
+    answers: Answers,
+    task: str,
+    *,
+    model: str | None = None,
 ) -> str | None:
-    """The YAML that selects ``component`` in a config, or None for parts every project uses."""
+    """The YAML that selects ``component`` in a config of ``task``; None for core parts."""
     name = component.name
     if component.kind == "backbones":
         return f"model:\n  backbone:\n    name: {model or answers.backbone}"
+    if component.core:
+        return None
+    params = flow_yaml(catalogue.example(component, task, answers.model_dump()))
     if component.kind in ("necks", "poolings", "heads"):
-        slot = SLOTS[component.kind]
-        return f"model:\n  {slot}:\n    name: {name}\n    params: {{}}"
+        slot = ASKED_BY[component.kind].key
+        return f"model:\n  {slot}:\n    name: {name}\n    params: {params}"
     if component.kind == "losses":
-        return f"losses:\n  - name: {name}\n    weight: 1.0\n    params: {{}}"
+        return f"losses:\n  - name: {name}\n    weight: 1.0\n    params: {params}"
     if component.kind == "metrics":
         return f"task: {name}"
     if component.kind == "datasets":
         return f"data:\n  format: {name}"
     if component.kind == "callbacks":
-        if name == "unfreeze":
-            stage = "{module: model.backbone, epoch: 5, lr_factor: 0.1, train_bn: true}"
-            return f"unfreeze:\n  - {stage}"
-        params = {"ema": "{decay: 0.999}", "onnx_export": f"{{image_size: {answers.image_size}}}"}
-        return f"callbacks:\n  {name}: {params.get(name, '{}')}"
+        return f"callbacks:\n  {name}: {params}"
     return None

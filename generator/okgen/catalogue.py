@@ -1,16 +1,22 @@
-"""The component catalogue (component_library/catalogue.yaml) as typed records."""
+"""The component catalogue (component_library/catalogue.yaml), loaded through a strict schema.
+
+Every mapping of the file is a pydantic model that forbids unknown keys, so a
+misspelt key is an error that names it instead of a fact silently dropped.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ._resources import LIBRARY
-from .errors import UnknownComponentError
+from ._resources import LIBRARY, TIMM_MODELS
+from .errors import CatalogueError, UnknownComponentError, suggest
+from .questions import QUESTIONS
 
 #: Kinds a user can pick from or ``okgen add``, in the order ``okgen list`` shows them.
 KINDS = (
@@ -39,8 +45,11 @@ def resolve_kind(kind: str) -> str:
     return plural
 
 
-@dataclass(frozen=True)
-class Component:
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component(_Strict):
     """One vendorable file and what it needs."""
 
     kind: str
@@ -48,11 +57,13 @@ class Component:
     file: str
     symbol: str
     summary: str
-    tasks: tuple[str, ...]
-    requires: tuple[str, ...] = ()
-    depends: tuple[str, ...] = ()
-    output: str | None = None  # necks: "features" or "map"
-    input: str | None = None  # heads: "vector" or "map"
+    tasks: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # pip requirements beyond what every project has
+    depends: tuple[str, ...] = ()  # library files it imports, relative to the library
+    # Vendored into every project and used by the glue directly: the config never names it.
+    core: bool = False
+    # The params the generated config and `okgen add` show for it; "$key" is an answer.
+    example: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -64,22 +75,51 @@ class Component:
         return self.file.removesuffix(".py").replace("/", ".")
 
 
-@dataclass(frozen=True)
-class Task:
+class Neck(Component):
+    output: Literal["features", "map"]  # the backbone's multi-scale list, or one fused map
+
+
+class Head(Component):
+    input: Literal["vector", "map"]  # a pooled vector, or a neck's fused map
+
+
+class Dataset(Component):
+    predict_root: str | None = None  # predict: the image folder of a sample set, inside root
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_KIND_MODELS: dict[str, type[Component]] = {"necks": Neck, "heads": Head, "datasets": Dataset}
+
+
+class BackboneModel(_Strict):
+    family: str
+    summary: str
+
+
+class Task(_Strict):
     name: str
     summary: str
-    defaults: dict[str, Any]
+    defaults: dict[str, Any]  # the answers --yes takes for this task's questions
     metrics: str
-    monitor: dict[str, str]
+    monitor: dict[Literal["metric", "mode"], str]
+    # Params the task gives its components in the config, over their `example`, by kind.
+    params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _answers_every_task_question(self) -> Task:
+        expected = {q.key for q in QUESTIONS if q.per_task}
+        if set(self.defaults) != expected:
+            odd = sorted(set(self.defaults) ^ expected)
+            raise ValueError(f"defaults must answer {', '.join(sorted(expected))}; not {odd}")
+        return self
 
 
 @dataclass(frozen=True)
 class Catalogue:
     components: dict[str, dict[str, Component]]
-    backbone_models: dict[str, dict[str, str]]
+    backbone_models: dict[str, BackboneModel]
     tasks: dict[str, Task]
-    core: tuple[str, ...]
-    root: Path = field(default=LIBRARY)
+    root: Path = LIBRARY
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``; unknown names get close suggestions."""
@@ -94,44 +134,84 @@ class Catalogue:
         return self.tasks[name]
 
     def backbone_model(self, name: str) -> str:
-        if name not in self.backbone_models:
-            raise UnknownComponentError("backbone", name, self.backbone_models)
+        """``name`` if timm has such a model; else an error with the closest names."""
+        if name not in self.backbone_models and name not in timm_models():
+            tested = [*self.backbone_models]
+            raise UnknownComponentError("backbone", name, tested, close=[*tested, *timm_models()])
         return name
 
     def for_task(self, kind: str, task: str) -> list[str]:
-        """Names of ``kind`` components that suit ``task``."""
-        return [name for name, c in self.components[kind].items() if task in c.tasks]
+        """Names of the ``kind`` components a config of ``task`` can choose."""
+        return [n for n, c in self.components[kind].items() if task in c.tasks and not c.core]
 
     def by_file(self) -> dict[str, Component]:
         return {c.file: c for entries in self.components.values() for c in entries.values()}
 
+    def example(self, component: Component, task: str, answers: dict[str, Any]) -> dict[str, Any]:
+        """The params the config shows for ``component`` in a project of ``task``."""
+        params = component.example | self.task(task).params.get(component.kind, {}).get(
+            component.name, {}
+        )
+        return {
+            key: answers[value[1:]] if isinstance(value, str) and value.startswith("$") else value
+            for key, value in params.items()
+        }
+
+
+@cache
+def timm_models() -> frozenset[str]:
+    """Every model name of the timm release okgen was built against (see scripts/)."""
+    lines = TIMM_MODELS.read_text().splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
 
 @cache
 def load_catalogue(root: Path = LIBRARY) -> Catalogue:
-    raw = yaml.safe_load((root / "catalogue.yaml").read_text())
+    """The catalogue under ``root``; a key the schema does not know is an error naming it."""
+    path = root / "catalogue.yaml"
+    raw = yaml.safe_load(path.read_text())
+    sections = [*KINDS, "backbone_models", "tasks"]
+    for section in raw:
+        if section not in sections:
+            raise CatalogueError(f"{path}: unknown key {section!r}{suggest(section, sections)}")
     components = {
         kind: {
-            name: Component(
+            name: _validate(
+                path,
+                f"{kind}.{name}",
+                _KIND_MODELS.get(kind, Component),
+                entry,
                 kind=kind,
                 name=name,
-                file=entry["file"],
-                symbol=entry["symbol"],
-                summary=entry["summary"],
-                tasks=tuple(entry.get("tasks", ())),
-                requires=tuple(entry.get("requires", ())),
-                depends=tuple(entry.get("depends", ())),
-                output=entry.get("output"),
-                input=entry.get("input"),
             )
-            for name, entry in raw[kind].items()
+            for name, entry in raw.get(kind, {}).items()
         }
         for kind in KINDS
     }
-    tasks = {name: Task(name=name, **entry) for name, entry in raw["tasks"].items()}
     return Catalogue(
         components=components,
-        backbone_models=raw["backbone_models"],
-        tasks=tasks,
-        core=tuple(raw["core"]),
+        backbone_models={
+            name: _validate(path, f"backbone_models.{name}", BackboneModel, entry)
+            for name, entry in raw["backbone_models"].items()
+        },
+        tasks={
+            name: _validate(path, f"tasks.{name}", Task, entry, name=name)
+            for name, entry in raw["tasks"].items()
+        },
         root=root,
     )
+
+
+def _validate(path: Path, where: str, model: type[_Model], entry: Any, **known: str) -> _Model:
+    """``entry`` (plus the ``known`` fields) as a ``model``; a problem is one line naming it."""
+    try:
+        return model.model_validate({**entry, **known} if isinstance(entry, dict) else entry)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join([where, *map(str, first["loc"])])
+        if first["type"] == "extra_forbidden":
+            name = str(first["loc"][-1])
+            problem = f"unknown key {name!r}{suggest(name, model.model_fields)}"
+        else:
+            problem = first["msg"].removeprefix("Value error, ")
+        raise CatalogueError(f"{path}: {key}: {problem}") from None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
 from . import __version__
 from .errors import OkgenError
+from .questions import QUESTIONS, Question
 
 if TYPE_CHECKING:
     from .merge import MergeResult
@@ -53,89 +56,94 @@ def _prompt(text: str, choices: list[str] | None, default: Any) -> Any:
     return typer.prompt(text, default=default, type=type(default) if default is not None else str)
 
 
-@app.command()
-def new(
-    name: Annotated[
-        str, typer.Argument(help="Project name; 'my-project' gives package my_project.")
-    ],
-    *,
-    task: Annotated[
-        str | None, typer.Option(help="classification, multilabel, segmentation.")
-    ] = None,
-    backbone: Annotated[str | None, typer.Option(help="A timm model name.")] = None,
-    neck: Annotated[str | None, typer.Option(help="Neck component.")] = None,
-    pooling: Annotated[str | None, typer.Option(help="Pooling component.")] = None,
-    head: Annotated[str | None, typer.Option(help="Head component.")] = None,
-    loss: Annotated[
-        list[str] | None, typer.Option(help="Loss component; repeat for a weighted sum.")
-    ] = None,
-    dataset_format: Annotated[str | None, typer.Option(help="Dataset format.")] = None,
-    num_classes: Annotated[int | None, typer.Option(help="Number of classes.")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Training image size.")] = None,
-    pretrained: Annotated[bool | None, typer.Option(help="Use pretrained weights.")] = None,
-    accelerator: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
-    devices: Annotated[str | None, typer.Option(help="auto, a count, or a list.")] = None,
-    precision: Annotated[
-        str | None, typer.Option(help="auto, 32-true, 16-mixed or bf16-mixed.")
-    ] = None,
-    unfreeze_epoch: Annotated[
-        int | None, typer.Option(help="Epoch at which the backbone unfreezes; 0 = never frozen.")
-    ] = None,
-    callback: Annotated[
-        list[str] | None, typer.Option(help="Extra callback component (ema, onnx_export).")
-    ] = None,
-    description: Annotated[str | None, typer.Option(help="One-line project description.")] = None,
-    answers: Annotated[
-        Path | None, typer.Option("--answers", help="Replay a saved answers file (YAML/JSON).")
-    ] = None,
-    output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where the project folder goes.")
-    ] = Path("."),
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Accept the defaults for every question not given.")
-    ] = False,
-) -> None:
+def _new(name: str, *, answers: Path | None, output_dir: Path, yes: bool, **flags: Any) -> None:
     """Create a new project. Asks what flags leave open, unless --yes or without a terminal."""
     from pydantic import ValidationError
 
     from .answers import Choices, describe_validation_error, package_name, read_answers_file
     from .new import create_project
 
-    flags = {
-        "task": task,
-        "backbone": backbone,
-        "neck": neck,
-        "pooling": pooling,
-        "head": head,
-        "losses": loss,
-        "dataset_format": dataset_format,
-        "num_classes": num_classes,
-        "image_size": image_size,
-        "pretrained": pretrained,
-        "accelerator": accelerator,
-        "devices": devices,
-        "precision": precision,
-        "unfreeze_epoch": unfreeze_epoch,
-        "callbacks": callback,
-        "description": description,
-    }
+    given = {question.key: flags[question.param] for question in QUESTIONS}
     try:
         saved = read_answers_file(answers).model_dump(exclude_none=True) if answers else {}
-        given = Choices.model_validate(saved | {k: v for k, v in flags.items() if v is not None})
+        choices = Choices.model_validate(saved | {k: v for k, v in given.items() if v is not None})
         interactive = not yes and sys.stdin.isatty()
-        project = create_project(
-            name, given, output_dir=output_dir, ask=_prompt if interactive else None
+        created = create_project(
+            name, choices, output_dir=output_dir, ask=_prompt if interactive else None
         )
     except ValidationError as error:
         raise _fail(OkgenError(describe_validation_error(error))) from None
     except OkgenError as error:
         raise _fail(error) from None
+    _notes(created.notes)
     package = package_name(name)
-    typer.echo(f"Created {project}")
+    typer.echo(f"Created {created.root}")
     typer.echo(
-        f"Next: cd {project} && pip install -e . && python -m {package} sample-data "
+        f"Next: cd {created.root} && pip install -e . && python -m {package} sample-data "
         f"&& python -m {package} train"
     )
+
+
+def _option(question: Question) -> inspect.Parameter:
+    """``--<option>`` of ``okgen new`` for one question, with the choices its type fixes."""
+    value_type = question.type
+    if question.literal:
+        value_type = str
+    elif isinstance(value_type, UnionType):
+        value_type = next(t for t in get_args(value_type) if t is not type(None))
+    text = f"{question.text}: {', '.join(question.literal)}." if question.literal else question.text
+    if question.kind:
+        text += f"; `okgen list {question.kind}` shows them."
+    if question.many:
+        text += " Repeat for several."
+    return inspect.Parameter(
+        question.param,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[value_type | None, typer.Option(help=text)],
+    )
+
+
+_NEW_PARAMETERS = [
+    inspect.Parameter(
+        "name",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[
+            str, typer.Argument(help="Project name; 'my-project' gives package my_project.")
+        ],
+    ),
+    *(_option(question) for question in QUESTIONS),
+    inspect.Parameter(
+        "answers",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Path | None,
+            typer.Option("--answers", help="Replay a saved answers file (YAML/JSON)."),
+        ],
+    ),
+    inspect.Parameter(
+        "output_dir",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=Path("."),
+        annotation=Annotated[
+            Path, typer.Option("--output-dir", "-o", help="Where the project folder goes.")
+        ],
+    ),
+    inspect.Parameter(
+        "yes",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool,
+            typer.Option("--yes", "-y", help="Accept the defaults for every question not given."),
+        ],
+    ),
+]
+# Typer reads a command's options from its signature: this one is built from the questions.
+_new.__signature__ = inspect.Signature(_NEW_PARAMETERS)  # type: ignore[attr-defined]
+_new.__annotations__ = {p.name: p.annotation for p in _NEW_PARAMETERS}
+app.command("new")(_new)
 
 
 @app.command("list")

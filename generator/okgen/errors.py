@@ -23,12 +23,22 @@ class TargetExistsError(OkgenError):
 class UnknownComponentError(OkgenError):
     """A component, task or backbone name that is not in the catalogue."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
-        super().__init__(f"unknown {kind} {name!r}{suggest(name, valid)}")
+    def __init__(
+        self, kind: str, name: str, valid: Iterable[str], *, close: Iterable[str] | None = None
+    ) -> None:
+        super().__init__(f"unknown {kind} {name!r}{suggest(name, valid, close=close)}")
 
 
 class IncompatibleChoiceError(OkgenError):
     """Choices that exist but do not fit together."""
+
+
+class CatalogueError(OkgenError):
+    """A catalogue.yaml that does not follow its schema."""
+
+
+class TargetError(OkgenError):
+    """An output folder okgen cannot write the project into."""
 
 
 class AnswersFileError(OkgenError):
@@ -45,9 +55,13 @@ class MergeConflictError(OkgenError):
     exit_code = 2
 
 
-def suggest(name: str, valid: Iterable[str]) -> str:
-    """``"; did you mean 'x'? valid: a, b"`` for an error message."""
+def suggest(name: str, valid: Iterable[str], *, close: Iterable[str] | None = None) -> str:
+    """``"; did you mean 'x'? valid: a, b"`` for an error message.
+
+    The closest names come from ``close`` when given (a list too long to print).
+    """
     valid = sorted(valid)
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    candidates = valid if close is None else list(close)
+    matches = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in matches)}?" if matches else ""
     return f"{hint} valid: {', '.join(valid)}" if valid else hint

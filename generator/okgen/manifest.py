@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotAProjectError
+from .questions import UNVERSIONED
 
 OKGEN_DIR = ".okgen"
 MANIFEST = f"{OKGEN_DIR}/manifest.json"
@@ -36,6 +37,8 @@ class Manifest:
     files: dict[str, dict[str, str]] = field(default_factory=dict)  # path -> sha256, origin
     # Answers of each task added after creation; it has its own configs/<task>.yaml.
     task_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The schema of ``answers`` (okgen/questions.py); okgen 0.1.0 recorded none.
+    answers_version: int = UNVERSIONED
 
     def record(self, files: dict[str, bytes], origins: dict[str, str]) -> None:
         self.files = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .answers import Answers
+from .answers import Answers, named_components
 from .catalogue import Catalogue, Component
 
 #: Every project needs these, whatever it vendors: the glue imports them.
@@ -32,17 +32,11 @@ def chosen_components(catalogue: Catalogue, answers: Answers) -> list[Component]
     """The components the answers name, plus the core every project imports."""
     picks = [
         ("backbones", "timm"),
-        ("necks", answers.neck),
-        ("heads", answers.head),
         ("metrics", catalogue.task(answers.task).metrics),
-        ("datasets", answers.dataset_format),
+        *named_components(answers),
     ]
-    if answers.pooling is not None:
-        picks.append(("poolings", answers.pooling))
-    picks += [("losses", name) for name in answers.losses]
-    picks += [("callbacks", name) for name in answers.callbacks]
-    picks += [tuple(key.split("/")) for key in catalogue.core]
-    return [catalogue.get(kind, name) for kind, name in picks]
+    core = [c for c in catalogue.by_file().values() if c.core]
+    return [catalogue.get(kind, name) for kind, name in picks] + core
 
 
 def make_plan(catalogue: Catalogue, components: Iterable[Component]) -> Plan:

@@ -6,11 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from .answers import Answers, describe_validation_error
+from .answers import Answers, recorded_answers
 from .catalogue import Catalogue
-from .errors import OkgenError
 from .manifest import Manifest, find_project, read_manifest
 from .new import render_project
 from .plan import chosen_components
@@ -25,12 +22,13 @@ class Project:
 
     @property
     def answers(self) -> Answers:
-        return _answers(self.manifest.answers, "answers")
+        return recorded_answers(self.manifest.answers, self.manifest.answers_version, "answers")
 
     @property
     def task_answers(self) -> dict[str, Answers]:
+        version = self.manifest.answers_version
         return {
-            task: _answers(raw, f"task_answers.{task}")
+            task: recorded_answers(raw, version, f"task_answers.{task}")
             for task, raw in self.manifest.task_answers.items()
         }
 
@@ -78,12 +76,3 @@ def render_all(
     manifest.record(files, origins)
     manifest.task_answers = {task: a.model_dump() for task, a in task_answers.items()}
     return files, manifest
-
-
-def _answers(raw: dict, where: str) -> Answers:
-    try:
-        return Answers.model_validate(raw)
-    except ValidationError as error:
-        raise OkgenError(
-            f"the manifest's {where} no longer validate: {describe_validation_error(error)}"
-        ) from None

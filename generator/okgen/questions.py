@@ -1,77 +1,177 @@
-"""The questions of ``okgen new``: each offers only choices compatible with the task."""
+"""The questions of ``okgen new``, declared once.
+
+Each :class:`Question` is the single place a question is spelled out. Everything
+else is derived from :data:`QUESTIONS`: the ``okgen new`` options and their help
+(``cli.py``), the answer models and their validation, the interactive prompts and
+the task defaults (``answers.py``), the answers a task added later brings
+(``add.py``), and the variables the copier template renders from (every answer
+is one). Adding a question means adding a record here, with ``since`` set to the
+new :data:`ANSWERS_VERSION`; projects made before get its default on ``update``.
+
+This module imports nothing heavy: the CLI reads it to build its options.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from .answers import Accelerator, Answers, Choices, Precision, check_compatible, task_defaults
-from .catalogue import Catalogue
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
-#: Asks one question: (prompt text, allowed choices or None for free text, default) -> answer.
-Ask = Callable[[str, list[str] | None, Any], Any]
+#: The schema of the answers a manifest records. 1: okgen 0.1.0. 2: adds max_epochs.
+ANSWERS_VERSION = 2
+#: The schema of a manifest that records none: okgen 0.1.0 wrote no answers_version.
+UNVERSIONED = 1
+
+
+class _TaskDefault:
+    def __repr__(self) -> str:
+        return "TASK"
+
+
+#: The default of a question that belongs to a task: the task's ``defaults`` in the catalogue.
+TASK: Any = _TaskDefault()
 
 
 @dataclass(frozen=True)
 class Question:
-    key: str
-    text: str
-    choices: Callable[[Catalogue, str], list[str]] | None = None
+    """One question: its answer's key, type, default, help and what it offers."""
+
+    key: str  # the answer's name in manifests, answers files and the template
+    text: str  # the prompt, and the option's --help
+    type: Any  # str, int, bool, list[str], a Literal, or ``X | None``
+    default: Any = TASK  # a fixed default, or TASK (then the answer belongs to the task)
+    kind: str | None = None  # the catalogue kind it names components of
+    choices: Callable[[Catalogue, str], list[str]] | None = None  # offers, when not of a kind
+    check: Callable[[Any], Any] | None = None  # validates beyond the type; raises ValueError
+    option: str | None = None  # the --option when it is not --<key>, e.g. loss for losses
+    since: int = 1  # the ANSWERS_VERSION that introduced it
+
+    @property
+    def per_task(self) -> bool:
+        """Whether each task of a project has its own answer (and default)."""
+        return self.default is TASK
+
+    @property
+    def many(self) -> bool:
+        """A list answer; its option is repeated (``--loss a --loss b``)."""
+        return get_origin(self.type) is list
+
+    @property
+    def param(self) -> str:
+        """The ``okgen new`` parameter: ``--dataset-format`` is ``dataset_format``."""
+        return self.option or self.key
+
+    def offered(self, catalogue: Catalogue, task: str) -> list[str] | None:
+        """The choices offered for ``task``, or None for free input."""
+        if self.choices is not None:
+            return self.choices(catalogue, task)
+        if self.kind is not None:
+            return catalogue.for_task(self.kind, task)
+        return self.literal
+
+    @property
+    def literal(self) -> list[str] | None:
+        """The choices a ``Literal`` type fixes, else None."""
+        return list(get_args(self.type)) if get_origin(self.type) is Literal else None
 
 
-def _kind(kind: str) -> Callable[[Catalogue, str], list[str]]:
-    return lambda catalogue, task: catalogue.for_task(kind, task)
+def _at_least(low: int, multiple_of: int = 1) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value < low or value % multiple_of:
+            multiple = f"a multiple of {multiple_of} and " if multiple_of > 1 else ""
+            raise ValueError(f"must be {multiple}at least {low}, got {value}")
+        return value
 
+    return check
+
+
+def check_devices(value: str) -> str:
+    """``auto``, a positive count (``2``) or a comma list of GPU indices (``0,1``)."""
+    value = value.replace(" ", "")
+    indices = value.removesuffix(",").split(",")
+    listed = (
+        "," in value and all(i.isdigit() for i in indices) and len(set(indices)) == len(indices)
+    )
+    if not (value == "auto" or (value.isdigit() and int(value) > 0) or listed):
+        raise ValueError(
+            "expected auto, a positive count (2) or a comma list of GPU indices (0,1); "
+            f"got {value!r}"
+        )
+    return value
+
+
+def check_one_line(value: str) -> str:
+    """Text that stays on one line: no newline or other control character."""
+    control = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if control is not None:
+        raise ValueError(f"must be one line of text, without {control!r}")
+    return value
+
+
+Accelerator = Literal["auto", "cpu", "gpu"]
+Precision = Literal["auto", "32-true", "16-mixed", "bf16-mixed"]
 
 QUESTIONS = (
     Question(
+        "task",
+        "Task (what the model predicts: classification, segmentation, ...)",
+        str,
+        "classification",
+        choices=lambda catalogue, _: list(catalogue.tasks),
+    ),
+    Question(
         "backbone",
-        "Backbone (any timm model works later from the config)",
-        lambda catalogue, _: list(catalogue.backbone_models),
+        "Backbone: a timm model name (the families okgen tests are offered)",
+        str,
+        "resnet18",
+        choices=lambda catalogue, _: list(catalogue.backbone_models),
     ),
-    Question("pretrained", "Start from pretrained weights (needs the hub or a local file)"),
-    Question("neck", "Neck", _kind("necks")),
-    Question("pooling", "Pooling", _kind("poolings")),
-    Question("head", "Head", _kind("heads")),
     Question(
-        "losses", "Losses (comma-separated, summed with weights in the config)", _kind("losses")
+        "pretrained", "Start from pretrained weights (needs the hub or a local file)", bool, False
     ),
-    Question("dataset_format", "Dataset format", _kind("datasets")),
-    Question("num_classes", "Number of classes"),
-    Question("image_size", "Image size (multiple of 32)"),
-    Question("accelerator", "Accelerator", lambda *_: list(get_args(Accelerator))),
-    Question("devices", "Devices (auto, a count, or a list like 0,1)"),
+    Question("neck", "Neck", str, kind="necks"),
+    Question("pooling", "Pooling (none for dense heads)", str | None, kind="poolings"),
+    Question("head", "Head", str, kind="heads"),
     Question(
-        "precision",
-        "Precision (auto = bf16-mixed where the GPU supports it)",
-        lambda *_: list(get_args(Precision)),
+        "losses",
+        "Losses (several are summed with weights in the config)",
+        list[str],
+        kind="losses",
+        option="loss",
     ),
-    Question("unfreeze_epoch", "Epoch at which the backbone unfreezes (0 = never frozen)"),
+    Question("dataset_format", "Dataset format", str, kind="datasets"),
+    Question("num_classes", "Number of classes", int, check=_at_least(2)),
+    Question("image_size", "Image size (a multiple of 32)", int, 64, check=_at_least(32, 32)),
+    Question("accelerator", "Accelerator", Accelerator, "auto"),
+    Question(
+        "devices",
+        "Devices: auto, a count, or GPU indices like 0,1",
+        str,
+        "auto",
+        check=check_devices,
+    ),
+    Question(
+        "precision", "Precision (auto: bf16-mixed where the GPU supports it)", Precision, "auto"
+    ),
+    Question(
+        "unfreeze_epoch",
+        "Epoch at which the backbone unfreezes (0: never frozen)",
+        int,
+        0,
+        check=_at_least(0),
+    ),
+    Question("max_epochs", "Training epochs", int, check=_at_least(1), since=2),
+    Question("callbacks", "Extra callbacks", list[str], [], kind="callbacks", option="callback"),
+    Question(
+        "description",
+        "One-line project description",
+        str,
+        "A computer-vision project generated by okgen.",
+        check=check_one_line,
+    ),
 )
 
-
-def resolve_answers(catalogue: Catalogue, given: Choices, ask: Ask | None) -> Answers:
-    """Fill every unanswered question by asking (``ask``) or with the task's default.
-
-    ``ask=None`` accepts every default, as ``--yes`` and non-interactive runs do.
-    """
-    answers = given.model_dump(exclude_none=True)
-    if "task" not in answers:
-        tasks = list(catalogue.tasks)
-        answers["task"] = ask("Task", tasks, tasks[0]) if ask else tasks[0]
-    defaults = task_defaults(catalogue, answers["task"])
-    for question in QUESTIONS:
-        if question.key in answers:
-            continue
-        default = defaults[question.key]
-        if ask is None or (question.key == "pooling" and default is None):
-            answers[question.key] = default
-            continue
-        choices = question.choices(catalogue, answers["task"]) if question.choices else None
-        answers[question.key] = ask(question.text, choices, default)
-    for key, value in defaults.items():
-        answers.setdefault(key, value)
-    resolved = Answers.model_validate(answers)
-    check_compatible(catalogue, resolved)
-    return resolved
+BY_KEY = {question.key: question for question in QUESTIONS}

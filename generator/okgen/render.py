@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -10,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import yaml
 
 from . import __version__
 from ._resources import LIBRARY, TEMPLATES
@@ -31,20 +35,55 @@ def template_data(
     package: str,
     tasks: list[str],
 ) -> dict[str, Any]:
-    """Everything the copier template renders from."""
-    components: dict[str, list[dict[str, str]]] = {kind: [] for kind in catalogue.components}
+    """Everything the copier template renders from: the answers and what follows from them.
+
+    Facts about components come from the catalogue, so no template tests a name.
+    """
+    values = answers.model_dump()
+    components: dict[str, list[dict[str, Any]]] = {kind: [] for kind in catalogue.components}
+    examples: dict[str, dict[str, str]] = {kind: {} for kind in catalogue.components}
     for c in plan.components:
-        components[c.kind].append({"name": c.name, "module": c.module, "symbol": c.symbol})
+        fields = {"name": c.name, "module": c.module, "symbol": c.symbol, "core": c.core}
+        components[c.kind].append(fields)
+        examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task, values))
     return {
-        **answers.model_dump(),
+        **values,
         "project_name": project_name,
         "package_name": package,
         "okgen_version": __version__,
         "tasks": tasks,
         "monitor": catalogue.task(answers.task).monitor,
         "components": components,
+        "examples": examples,
+        "predict_root": catalogue.get("datasets", answers.dataset_format).predict_root,
+        "description_python": python_string(answers.description),
+        "description_toml": json.dumps(answers.description, ensure_ascii=False),
         "requirements": list(plan.requirements),
     }
+
+
+def flow_yaml(params: dict[str, Any]) -> str:
+    """``{decay: 0.999}``: params as one line of YAML."""
+    return yaml.safe_dump(params, default_flow_style=True, sort_keys=False, width=1 << 30).strip()
+
+
+def python_string(text: str, width: int = 60) -> str:
+    """``text`` as a Python expression whose lines stay short at any length.
+
+    Long text becomes implicitly concatenated literals inside parentheses, which
+    ``ruff format`` keeps one per line.
+    """
+    pieces: list[str] = []
+    for word in re.findall(r"\S*\s*", text):
+        for start in range(0, len(word), width) if word else ():
+            chunk = word[start : start + width]
+            if pieces and len(pieces[-1]) + len(chunk) <= width:
+                pieces[-1] += chunk
+            else:
+                pieces.append(chunk)
+    if len(pieces) <= 1:
+        return repr(text)
+    return "(\n" + "".join(f"    {piece!r}\n" for piece in pieces) + ")"
 
 
 def render_files(data: dict[str, Any], plan: Plan) -> tuple[dict[str, bytes], dict[str, str]]:

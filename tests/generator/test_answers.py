@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from okgen.answers import Choices, package_name, read_answers_file
+from okgen.answers import Choices, package_name, read_answers_file, resolve_answers
 from okgen.catalogue import load_catalogue
 from okgen.errors import (
     AnswersFileError,
@@ -14,7 +14,6 @@ from okgen.errors import (
     InvalidNameError,
     UnknownComponentError,
 )
-from okgen.questions import resolve_answers
 
 CATALOGUE = load_catalogue()
 
