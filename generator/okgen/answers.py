@@ -197,7 +197,7 @@ def backbone_note(catalogue: Catalogue, backbone: str, package: str) -> str | No
     """A warning for a timm model outside the families okgen tests, else None."""
     if backbone in catalogue.backbone_models:
         return None
-    families = sorted({model["family"] for model in catalogue.backbone_models.values()})
+    families = sorted({model.family for model in catalogue.backbone_models.values()})
     return (
         f"backbone {backbone!r} is a timm model outside the families okgen tests "
         f"({', '.join(families)}); check that it builds as a features_only backbone "

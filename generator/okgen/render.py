@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from . import __version__
+from ._copier import render
 from ._resources import LIBRARY, TEMPLATES
 from .answers import Answers
 from .catalogue import Catalogue
@@ -91,21 +92,10 @@ def render_files(data: dict[str, Any], plan: Plan) -> tuple[dict[str, bytes], di
 
     ``data`` is what ``template_data`` returns for the same plan.
     """
-    from copier import run_copy  # imported here: it is the slowest import on the CLI path
-
     files: dict[str, bytes] = {}
     origins: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="okgen-render-") as tmp:
-        run_copy(
-            str(TEMPLATES),
-            tmp,
-            data=data,
-            defaults=True,
-            unsafe=False,
-            quiet=True,
-            overwrite=True,
-            vcs_ref=None,
-        )
+        render(TEMPLATES, Path(tmp), data)
         format_python(Path(tmp))
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -152,16 +153,103 @@ def test_list_shows_catalogue() -> None:
     assert okgen("list", "loss")[0] == 0 and okgen("list", "losses")[0] == 0
 
 
-def test_new_and_help_never_import_torch(tmp_path: Path) -> None:
+def test_new_and_help_never_import_torch_or_prompt_libraries(tmp_path: Path) -> None:
     script = f"""
 import sys
 from typer.testing import CliRunner
 from okgen.cli import app
 runner = CliRunner()
 assert runner.invoke(app, ["--help"]).exit_code == 0
-result = runner.invoke(app, ["new", "p", "--yes", "-o", {str(tmp_path)!r}])
+args = ["new", "p", "--yes", "-o", {str(tmp_path)!r}, "--backbone", "mobilenetv3_small_100"]
+result = runner.invoke(app, args)
 assert result.exit_code == 0, result.output
-heavy = sorted(m for m in ("torch", "lightning", "timm", "torchvision") if m in sys.modules)
-assert not heavy, heavy
+heavy = ("torch", "lightning", "timm", "torchvision", "questionary", "prompt_toolkit")
+assert not [m for m in heavy if m in sys.modules], sorted(m for m in heavy if m in sys.modules)
+import questionary  # the real one stays importable
+assert questionary.__file__ and callable(questionary.confirm)
 """
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--devices", "abc"], "devices: expected auto, a positive count"),
+        (["--devices", "0"], "devices: expected auto"),
+        (["--devices", "0,0"], "devices: expected auto"),
+        (["--description", "two\nlines"], "description: must be one line of text"),
+        (["--task", "segmentation", "--pooling", "gem"], "that task takes no pooling"),
+        (["--callback", "unfreeze"], "callback 'unfreeze' is part of every project"),
+        (["--backbone", "vit_tiny_patch16_225"], "did you mean 'vit_tiny_patch16_224'"),
+        (["--max-epochs", "0"], "max_epochs: must be at least 1"),
+    ],
+)
+def test_invalid_answers_are_one_line_and_write_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, _, err = okgen("new", "p", "--yes", "-o", str(tmp_path), *args)
+    assert code != 0
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("devices", ["auto", "2", "0,1", "1,"])
+def test_devices_take_a_count_or_gpu_indices(tmp_path: Path, devices: str) -> None:
+    code, out, err = okgen("new", "p", "--yes", "-o", str(tmp_path), "--devices", devices)
+    assert code == 0, out + err
+    assert f"  devices: {devices}  #" in (tmp_path / "p/configs/train.yaml").read_text()
+
+
+def test_a_very_long_name_is_refused_in_one_line(tmp_path: Path) -> None:
+    code, _, err = okgen("new", "a" * 300, "--yes", "-o", str(tmp_path))
+    assert code != 0 and "at most 100 are allowed" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unusable_output_folders_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("mine")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for output, message in [
+        (tmp_path / "dangling", "is a symlink to nothing"),
+        (tmp_path / "file", "is not a folder"),
+        (tmp_path / "file" / "sub", "is not a folder"),
+        (Path("/proc"), "cannot write /proc/p"),
+        (Path("/proc/okgen-test"), "cannot write /proc/okgen-test/p"),
+    ]:
+        code, _, err = okgen("new", "p", "--yes", "-o", str(output))
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_long_text_keeps_the_project_lint_clean_and_round_trips(tmp_path: Path) -> None:
+    description = 'Segments ships in harbour images, Ätna 😀 "quoted" and {{ x }}; ' * 5
+    code, out, _ = okgen("new", "txt", "--yes", "-o", str(tmp_path), "--description", description)
+    assert code == 0, out
+    project = tmp_path / "txt"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == description
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--line-length", "100", "src"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout
+    tree = ast.parse((project / "src/txt/cli.py").read_text())
+    given = [k.value for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords]
+    assert description in [ast.literal_eval(v) for v in given if isinstance(v, ast.Constant)]
+
+
+def test_any_timm_model_is_accepted_with_a_note(tmp_path: Path) -> None:
+    code, out, err = okgen(
+        "new", "vit", "--yes", "-o", str(tmp_path), "--backbone", "vit_tiny_patch16_224"
+    )
+    assert code == 0, out + err
+    assert "note: backbone 'vit_tiny_patch16_224' is a timm model outside the families" in err
+    assert "python -m vit check-model" in err
+    config = (tmp_path / "vit/configs/train.yaml").read_text()
+    assert "name: vit_tiny_patch16_224" in config and "img_size" not in config
+    code, out, err = okgen("new", "r", "--yes", "-o", str(tmp_path), "--backbone", "resnet50")
+    assert code == 0 and "note:" not in err
