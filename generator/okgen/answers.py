@@ -116,7 +116,8 @@ def read_answers_file(path: Path) -> Choices:
 
 def describe_validation_error(error: ValidationError) -> str:
     """The first problem of a pydantic error, as ``key: what is wrong``."""
-    first = error.errors()[0]
+    # A misspelt key also makes the right one missing: the misspelling says more.
+    first = min(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
     key = ".".join(str(part) for part in first["loc"])
     if first["type"] == "extra_forbidden":
         return f"unknown key {key!r}{suggest(key, Choices.model_fields)}"

@@ -207,7 +207,8 @@ def _validate(path: Path, where: str, model: type[_Model], entry: Any, **known: 
     try:
         return model.model_validate({**entry, **known} if isinstance(entry, dict) else entry)
     except ValidationError as error:
-        first = error.errors()[0]
+        # A misspelt key also makes the right one missing: the misspelling says more.
+        first = min(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
         key = ".".join([where, *map(str, first["loc"])])
         if first["type"] == "extra_forbidden":
             name = str(first["loc"][-1])

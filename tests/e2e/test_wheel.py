@@ -36,6 +36,7 @@ def test_installed_wheel_generates_a_project(tmp_path: Path) -> None:
     assert "okgen/templates/copier.yml" in names
     assert "okgen/component_library/catalogue.yaml" in names
     assert "okgen/component_library/necks/fpn.py" in names
+    assert "okgen/timm_models.txt" in names  # any timm name is accepted without timm
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

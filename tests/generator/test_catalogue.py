@@ -1,0 +1,89 @@
+"""The catalogue is a checked contract: a strict schema, and facts the templates read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from okgen.answers import Choices, resolve_answers
+from okgen.catalogue import load_catalogue
+from okgen.errors import CatalogueError
+from okgen.plan import chosen_components, make_plan
+from okgen.render import template_data
+
+CATALOGUE = load_catalogue()
+TEXT = (CATALOGUE.root / "catalogue.yaml").read_text()
+
+
+def broken(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the catalogue with ``old`` (which occurs once) replaced by ``new``."""
+    assert TEXT.count(old) == 1, old
+    shutil.copytree(CATALOGUE.root, tmp_path / "library")
+    (tmp_path / "library" / "catalogue.yaml").write_text(TEXT.replace(old, new))
+    return tmp_path / "library"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "stride-4 map.\n    tasks: [segmentation]\n    output: map",
+            "stride-4 map.\n    tasks: [segmentation]\n    ouptut: map",
+            r"necks\.fpn\.ouptut: unknown key 'ouptut'; did you mean 'output'\?",
+        ),
+        ("    input: vector", "    inptu: vector", r"heads\.linear\.inptu: unknown key"),
+        ("    predict_root: test\n", "    predict_rot: test\n", r"image_folder\.predict_rot"),
+        ("    example: {decay: 0.999}", "    exmaple: {decay: 0.999}", r"ema\.exmaple"),
+        ("\npoolings:", "\nposlings:", r"unknown key 'poslings'; did you mean 'poolings'\?"),
+        ("      max_epochs: 8\n", "", r"tasks\.multilabel: defaults must answer"),
+        (
+            "stride-4 map.\n    tasks: [segmentation]\n    output: map",
+            "stride-4 map.\n    tasks: [segmentation]\n    output: grid",
+            r"necks\.fpn\.output: Input should be 'features' or 'map'",
+        ),
+    ],
+)
+def test_a_misspelt_or_missing_key_is_an_error_naming_it(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    with pytest.raises(CatalogueError, match=message):
+        load_catalogue(broken(tmp_path, old, new))
+
+
+def test_examples_fill_answers_and_task_params() -> None:
+    onnx = CATALOGUE.get("callbacks", "onnx_export")
+    assert CATALOGUE.example(onnx, "classification", {"image_size": 128}) == {"image_size": 128}
+    focal = CATALOGUE.get("losses", "focal")
+    assert CATALOGUE.example(focal, "classification", {}) == {}
+    assert CATALOGUE.example(focal, "segmentation", {}) == {"ignore_index": 255}
+
+
+def test_template_data_carries_the_facts_templates_once_tested_by_name() -> None:
+    choices = Choices(
+        task="segmentation", losses=["focal", "dice"], callbacks=["onnx_export", "ema"]
+    )
+    answers = resolve_answers(CATALOGUE, choices, ask=None)
+    plan = make_plan(CATALOGUE, chosen_components(CATALOGUE, answers))
+    data = template_data(
+        CATALOGUE, answers, plan, project_name="p", package="p", tasks=["segmentation"]
+    )
+    assert data["examples"]["losses"] == {
+        "focal": "{ignore_index: 255}",
+        "dice": "{}",
+        "weighted_sum": "{}",
+    }
+    assert data["examples"]["callbacks"]["onnx_export"] == "{image_size: 64}"
+    assert data["examples"]["callbacks"]["ema"] == "{decay: 0.999}"
+    assert data["predict_root"] == "test/images"
+    assert data["max_epochs"] == 10
+    core = {c["name"] for kind in data["components"].values() for c in kind if c["core"]}
+    assert {"weighted_sum", "unlabeled_folder", "unfreeze"} <= core
+    assert not core & {"focal", "dice", "ema", "onnx_export", "mask_folder"}
+
+
+def test_core_parts_are_never_offered() -> None:
+    assert "weighted_sum" not in CATALOGUE.for_task("losses", "classification")
+    assert "unfreeze" not in CATALOGUE.for_task("callbacks", "segmentation")
+    assert "unlabeled_folder" not in CATALOGUE.for_task("datasets", "classification")
