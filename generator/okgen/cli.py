@@ -161,11 +161,12 @@ def list_components(
     for each in kinds:
         typer.secho(each, bold=True)
         for component in catalogue.components[each].values():
-            tasks = ", ".join(component.tasks) or "all (core)"
+            tasks = "in every project" if component.core else ", ".join(component.tasks)
             extra = f"  [{', '.join(component.requires)}]" if component.requires else ""
             typer.echo(f"  {component.name:<18} {component.summary}  ({tasks}){extra}")
         if each == "backbones":
             typer.echo("  timm models okgen tests: " + ", ".join(catalogue.backbone_models))
+            typer.echo("  any other timm model name works too (okgen warns it is untested)")
 
 
 NameArgument = Annotated[str, typer.Argument(help="Component name, as `okgen list` shows it.")]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from okgen._copier import render
 from okgen._resources import TEMPLATES
 from okgen.answers import Choices, resolve_answers
 from okgen.catalogue import load_catalogue
 from okgen.plan import chosen_components, make_plan
-from okgen.render import template_data
+from okgen.render import python_string, template_data
 
 CATALOGUE = load_catalogue()
 PLAIN_COPIER = """
@@ -46,3 +49,13 @@ def test_lean_render_equals_plain_copier(tmp_path: Path) -> None:
     lean = tree(tmp_path / "lean")
     assert "configs/train.yaml" in lean and "src/p/cli.py" in lean
     assert lean == tree(tmp_path / "plain")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["short", "word " * 80, "x" * 250, 'Ätna 😀 "quoted" \\ and {{ 7 * 7 }} ' * 8, ""],
+)
+def test_python_string_is_the_text_in_short_lines(text: str) -> None:
+    expression = python_string(text)
+    assert ast.literal_eval(expression) == text  # the concatenation is exactly the text
+    assert max(len(line) for line in expression.splitlines() or [""]) <= 80
