@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, get_args
@@ -56,7 +57,61 @@ def _prompt(text: str, choices: list[str] | None, default: Any) -> Any:
     return typer.prompt(text, default=default, type=type(default) if default is not None else str)
 
 
-def _new(name: str, *, answers: Path | None, output_dir: Path, yes: bool, **flags: Any) -> None:
+def _option(question: Question) -> inspect.Parameter:
+    """``--<option>`` of ``okgen new`` for one question, with the choices its type fixes."""
+    value_type = question.type
+    if question.literal:
+        value_type = str
+    elif isinstance(value_type, UnionType):
+        value_type = next(t for t in get_args(value_type) if t is not type(None))
+    text = f"{question.text}: {', '.join(question.literal)}." if question.literal else question.text
+    if question.kind:
+        text += f"; `okgen list {question.kind}` shows them."
+    if question.many:
+        text += " Repeat for several."
+    return inspect.Parameter(
+        question.param,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[value_type | None, typer.Option(help=text)],
+    )
+
+
+def _asks_the_questions(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` one option per question, in place of its ``**flags``.
+
+    Typer reads a command's options from its signature, so the signature is
+    rebuilt: the command's own parameters, with the question options after NAME.
+    """
+    name, *rest = [
+        p
+        for p in inspect.signature(command, eval_str=True).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    parameters = [name, *map(_option, QUESTIONS), *rest]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
+
+
+@app.command()
+@_asks_the_questions
+def new(
+    name: Annotated[
+        str, typer.Argument(help="Project name; 'my-project' gives package my_project.")
+    ],
+    *,
+    answers: Annotated[
+        Path | None, typer.Option("--answers", help="Replay a saved answers file (YAML/JSON).")
+    ] = None,
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where the project folder goes.")
+    ] = Path("."),
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Accept the defaults for every question not given.")
+    ] = False,
+    **flags: Any,
+) -> None:
     """Create a new project. Asks what flags leave open, unless --yes or without a terminal."""
     from pydantic import ValidationError
 
@@ -82,68 +137,6 @@ def _new(name: str, *, answers: Path | None, output_dir: Path, yes: bool, **flag
         f"Next: cd {created.root} && pip install -e . && python -m {package} sample-data "
         f"&& python -m {package} train"
     )
-
-
-def _option(question: Question) -> inspect.Parameter:
-    """``--<option>`` of ``okgen new`` for one question, with the choices its type fixes."""
-    value_type = question.type
-    if question.literal:
-        value_type = str
-    elif isinstance(value_type, UnionType):
-        value_type = next(t for t in get_args(value_type) if t is not type(None))
-    text = f"{question.text}: {', '.join(question.literal)}." if question.literal else question.text
-    if question.kind:
-        text += f"; `okgen list {question.kind}` shows them."
-    if question.many:
-        text += " Repeat for several."
-    return inspect.Parameter(
-        question.param,
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[value_type | None, typer.Option(help=text)],
-    )
-
-
-_NEW_PARAMETERS = [
-    inspect.Parameter(
-        "name",
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        annotation=Annotated[
-            str, typer.Argument(help="Project name; 'my-project' gives package my_project.")
-        ],
-    ),
-    *(_option(question) for question in QUESTIONS),
-    inspect.Parameter(
-        "answers",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            Path | None,
-            typer.Option("--answers", help="Replay a saved answers file (YAML/JSON)."),
-        ],
-    ),
-    inspect.Parameter(
-        "output_dir",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=Path("."),
-        annotation=Annotated[
-            Path, typer.Option("--output-dir", "-o", help="Where the project folder goes.")
-        ],
-    ),
-    inspect.Parameter(
-        "yes",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[
-            bool,
-            typer.Option("--yes", "-y", help="Accept the defaults for every question not given."),
-        ],
-    ),
-]
-# Typer reads a command's options from its signature: this one is built from the questions.
-_new.__signature__ = inspect.Signature(_NEW_PARAMETERS)  # type: ignore[attr-defined]
-_new.__annotations__ = {p.name: p.annotation for p in _NEW_PARAMETERS}
-app.command("new")(_new)
 
 
 @app.command("list")
