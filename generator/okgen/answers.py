@@ -158,6 +158,19 @@ def check_compatible(catalogue: Catalogue, answers: Answers) -> None:
         _check_fits(catalogue, kind, name, task)
     if not answers.losses:
         raise IncompatibleChoiceError("choose at least one loss")
+    repeated = sorted({c for c in answers.callbacks if answers.callbacks.count(c) > 1})
+    if repeated:
+        raise IncompatibleChoiceError(f"callback {repeated[0]!r} is given twice")
+    if answers.unfreeze_epoch >= answers.max_epochs:
+        raise IncompatibleChoiceError(
+            f"unfreeze_epoch {answers.unfreeze_epoch} is not below max_epochs "
+            f"{answers.max_epochs}: the backbone would never train"
+        )
+    if answers.accelerator == "cpu" and "," in answers.devices:
+        raise IncompatibleChoiceError(
+            f"devices {answers.devices!r} lists GPU indices, but the accelerator is cpu; "
+            "give a count of processes or choose accelerator gpu"
+        )
     head = catalogue.get("heads", answers.head)
     neck = catalogue.get("necks", answers.neck)
     if head.input == "map" and neck.output != "map":

@@ -182,6 +182,9 @@ assert questionary.__file__ and callable(questionary.confirm)
         (["--callback", "unfreeze"], "callback 'unfreeze' is part of every project"),
         (["--backbone", "vit_tiny_patch16_225"], "did you mean 'vit_tiny_patch16_224'"),
         (["--max-epochs", "0"], "max_epochs: must be at least 1"),
+        (["--callback", "ema", "--callback", "ema"], "callback 'ema' is given twice"),
+        (["--unfreeze-epoch", "6"], "unfreeze_epoch 6 is not below max_epochs 6"),
+        (["--accelerator", "cpu", "--devices", "0,1"], "lists GPU indices, but the accelerator"),
     ],
 )
 def test_invalid_answers_are_one_line_and_write_nothing(
