@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ._resources import LIBRARY, TIMM_MODELS
 from .errors import CatalogueError, UnknownComponentError, suggest
-from .questions import QUESTIONS
+from .questions import BY_KEY, QUESTIONS
 
 #: Kinds a user can pick from or ``okgen add``, in the order ``okgen list`` shows them.
 KINDS = (
@@ -189,18 +189,38 @@ def load_catalogue(root: Path = LIBRARY) -> Catalogue:
         }
         for kind in KINDS
     }
+    tasks = {
+        name: _validate(path, f"tasks.{name}", Task, entry, name=name)
+        for name, entry in raw["tasks"].items()
+    }
+    _check_references(path, components, tasks)
     return Catalogue(
         components=components,
         backbone_models={
             name: _validate(path, f"backbone_models.{name}", BackboneModel, entry)
             for name, entry in raw["backbone_models"].items()
         },
-        tasks={
-            name: _validate(path, f"tasks.{name}", Task, entry, name=name)
-            for name, entry in raw["tasks"].items()
-        },
+        tasks=tasks,
         root=root,
     )
+
+
+def _check_references(
+    path: Path, components: dict[str, dict[str, Component]], tasks: dict[str, Task]
+) -> None:
+    """Names inside entries point at something: task params at components, "$key" at answers."""
+    for task in tasks.values():
+        for kind, names in task.params.items():
+            for name in names:
+                if name not in components.get(kind, {}):
+                    where = f"tasks.{task.name}.params.{kind}.{name}"
+                    raise CatalogueError(f"{path}: {where}: no {kind} component is named {name!r}")
+    for entries in components.values():
+        for c in entries.values():
+            for key, value in c.example.items():
+                if isinstance(value, str) and value.startswith("$") and value[1:] not in BY_KEY:
+                    where = f"{c.kind}.{c.name}.example.{key}"
+                    raise CatalogueError(f"{path}: {where}: {value!r} names no question")
 
 
 def _validate(path: Path, where: str, model: type[_Model], entry: Any, **known: str) -> _Model:

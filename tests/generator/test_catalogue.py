@@ -39,6 +39,16 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
         ("\npoolings:", "\nposlings:", r"unknown key 'poslings'; did you mean 'poolings'\?"),
         ("      max_epochs: 8\n", "", r"tasks\.multilabel: defaults must answer"),
         (
+            "        focal: {ignore_index: 255}",
+            "        fcoal: {ignore_index: 255}",
+            r"tasks\.segmentation\.params\.losses\.fcoal: no losses component is named 'fcoal'",
+        ),
+        (
+            "{image_size: $image_size}",
+            "{image_size: $img_size}",
+            r"onnx_export\.example\.image_size: '\$img_size' names no question",
+        ),
+        (
             "stride-4 map.\n    tasks: [segmentation]\n    output: map",
             "stride-4 map.\n    tasks: [segmentation]\n    output: grid",
             r"necks\.fpn\.output: Input should be 'features' or 'map'",
