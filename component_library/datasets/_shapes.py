@@ -21,6 +21,11 @@ SPLITS = ("train", "val", "test")
 CLASSIFICATION_IMAGES_PER_CLASS = {"train": 160, "val": 40, "test": 40}
 SCENES = {"train": 300, "val": 60, "test": 60}
 
+DETECTION_MAX_SHAPES = 5
+DETECTION_OVERLAP = 0.3
+DETECTION_EMPTY_EVERY = 20
+DETECTION_MIN_PIXELS = 16
+
 MAX_ROTATION = np.pi / 12
 """Small enough that a rotated square never looks like a diamond."""
 
@@ -53,24 +58,48 @@ def draw_scene(
         mask: ``(image_size, image_size)`` uint8, 0 for background and ``i + 1``
             where shape ``i`` is visible.
     """
+    image, instances = draw_instances(rng, image_size, shape_ids)
+    classes = np.concatenate([[0], np.asarray(shape_ids, dtype=np.int64) + 1])
+    return image, classes[instances].astype(np.uint8)
+
+
+def draw_instances(
+    rng: np.random.Generator,
+    image_size: int,
+    shape_ids: Sequence[int],
+    scale: tuple[float, float] = (0.6, 1.0),
+    max_overlap: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the shapes ``SHAPES[i] for i in shape_ids``, telling the instances apart.
+
+    Each shape's radius is a random fraction in ``scale`` of the largest one that
+    lets all of them fit. A shape gets 10 tries at a position where it covers at
+    most ``max_overlap`` of its own area of earlier shapes (0: none); where
+    shapes overlap, later shapes cover earlier ones.
+
+    Returns:
+        image: ``(image_size, image_size, 3)`` uint8 RGB.
+        instances: ``(image_size, image_size)`` int64, 0 for background and
+            ``n + 1`` where the ``n``-th shape of ``shape_ids`` is visible.
+    """
     ys, xs = np.mgrid[0:image_size, 0:image_size] + 0.5
     background = (
         np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.2), rng.uniform(0.1, 0.9)))
         * 255
     )
     image = _background(rng, xs, ys, background)
-    mask = np.zeros((image_size, image_size), np.uint8)
+    instances = np.zeros((image_size, image_size), np.int64)
     # Shapes fill more of the image when there are fewer of them.
-    largest = 0.4 * image_size / np.sqrt(len(shape_ids))
-    for shape_id in shape_ids:
+    largest = 0.4 * image_size / np.sqrt(max(len(shape_ids), 1))
+    for number, shape_id in enumerate(shape_ids):
         for _attempt in range(10):
-            region = _place(rng, xs, ys, SHAPES[shape_id], rng.uniform(0.6, 1.0) * largest)
-            if not (region & (mask > 0)).any():
+            region = _place(rng, xs, ys, SHAPES[shape_id], rng.uniform(*scale) * largest)
+            if (region & (instances > 0)).sum() <= max_overlap * region.sum():
                 break
         image[region] = _shape_colour(rng, shape_id, background)
-        mask[region] = shape_id + 1
+        instances[region] = number + 1
     image += rng.normal(0, 8, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8), mask
+    return np.clip(image, 0, 255).astype(np.uint8), instances
 
 
 def classification_samples(
@@ -104,6 +133,44 @@ def segmentation_samples(
     """Yield ``(split, name, image, mask)``; ``num_classes`` counts background as class 0."""
     _check_num_shapes(num_classes - 1, num_classes)
     yield from _scenes(num_classes - 1, image_size, seed)
+
+
+def detection_samples(
+    num_classes: int, image_size: int, seed: int
+) -> Iterator[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(split, name, image, boxes (N, 4) float64 xyxy pixels, labels (N,) int64)``.
+
+    A scene holds 1 to ``DETECTION_MAX_SHAPES`` shapes (classes may repeat) at
+    sizes varying threefold, each allowed to overlap earlier ones by up to
+    ``DETECTION_OVERLAP`` of its area; one scene in ``DETECTION_EMPTY_EVERY``
+    has no shape at all. A box is the extent of its shape's visible pixels; a
+    shape left with fewer than ``DETECTION_MIN_PIXELS`` visible pixels gets none.
+    """
+    _check_num_shapes(num_classes, num_classes)
+    for split, rng in _split_rngs(seed):
+        for index in range(SCENES[split]):
+            count = (
+                0
+                if index % DETECTION_EMPTY_EVERY == 0
+                else rng.integers(1, DETECTION_MAX_SHAPES + 1)
+            )
+            ids = rng.integers(0, num_classes, count).tolist()
+            image, instances = draw_instances(
+                rng, image_size, ids, scale=(0.35, 1.0), max_overlap=DETECTION_OVERLAP
+            )
+            boxes, labels = [], []
+            for number, shape_id in enumerate(ids):
+                ys, xs = np.nonzero(instances == number + 1)
+                if len(xs) >= DETECTION_MIN_PIXELS:
+                    boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+                    labels.append(shape_id)
+            yield (
+                split,
+                f"{index:04d}",
+                image,
+                np.array(boxes, dtype=np.float64).reshape(-1, 4),
+                np.array(labels, dtype=np.int64),
+            )
 
 
 def _scenes(
