@@ -29,6 +29,9 @@ from pydantic import ValidationError
 CLASS_KEY = "__class_fullname__"
 NAME_KEY = "name"
 
+BBOX_FORMATS = ("pascal_voc", "coco", "yolo", "albumentations")
+"""Box formats of ``A.BboxParams``: xyxy pixels, xywh pixels, normalised cxcywh, normalised xyxy."""
+
 TRANSFORMS = {
     name: cls
     for name, cls in SERIALIZABLE_REGISTRY.items()
@@ -41,12 +44,18 @@ class TransformConfigError(ValueError):
     """A pipeline step names an unknown transform or passes it a bad argument."""
 
 
-def build_transform(steps: Sequence[Mapping[str, Any]]) -> A.Compose:
+def build_transform(
+    steps: Sequence[Mapping[str, Any]], bbox_params: Mapping[str, Any] | None = None
+) -> A.Compose:
     """Build an ``A.Compose`` from a list of step mappings (see the module docstring).
 
     A step without ``p`` uses the transform's own default probability, rather than
     the 0.5 that ``A.from_dict`` assumes for old serialized files (which would apply
     e.g. ``Normalize`` to only half of the images).
+
+    ``bbox_params``, for detection, holds the arguments of ``A.BboxParams``, e.g.
+    ``{format: pascal_voc, label_fields: [labels], min_visibility: 0.1}``; the
+    pipeline then also takes and returns ``bboxes`` and the label fields.
     """
     transforms = []
     for index, step in enumerate(steps):
@@ -58,7 +67,26 @@ def build_transform(steps: Sequence[Mapping[str, Any]]) -> A.Compose:
             raise TransformConfigError(
                 f"{where} ({resolved[CLASS_KEY]}): {_one_line(error)}"
             ) from error
-    return A.Compose(transforms)
+    return A.Compose(transforms, bbox_params=_bbox_params(bbox_params))
+
+
+def _bbox_params(params: Mapping[str, Any] | None) -> A.BboxParams | None:
+    if params is None:
+        return None
+    # BboxParams itself accepts any of these and fails only on the first image.
+    if params.get("format") not in BBOX_FORMATS:
+        raise TransformConfigError(
+            f"bbox_params: format must be one of {', '.join(BBOX_FORMATS)}, "
+            f"got {params.get('format')!r}"
+        )
+    if not 0 <= params.get("min_visibility", 0) <= 1:
+        raise TransformConfigError(
+            f"bbox_params: min_visibility must be in [0, 1], got {params['min_visibility']!r}"
+        )
+    try:
+        return A.BboxParams(**params)
+    except (TypeError, ValueError) as error:
+        raise TransformConfigError(f"bbox_params: {_one_line(error)}") from error
 
 
 def _resolve(step: Any, where: str) -> dict[str, Any]:
