@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from component_library.datasets._detection import BOX_TOLERANCE, DetectionDataset
 from component_library.datasets._io import DatasetError
@@ -150,8 +151,6 @@ def coco_file(root: Path, annotations: list[dict], images: list[dict] | None = N
     images = images or [{"id": 5, "file_name": "a.png", "width": 32, "height": 32}]
     (root / "train").mkdir(exist_ok=True)
     for image in images:
-        from PIL import Image
-
         Image.new("RGB", (image["width"], image["height"])).save(
             root / "train" / image["file_name"]
         )
@@ -225,8 +224,6 @@ def test_an_image_of_another_size_than_its_annotation_is_an_error(tmp_path) -> N
 
 
 def yolo_root_with(root: Path, label_text: str | None, names=("a", "b")) -> Path:
-    from PIL import Image
-
     (root / "images" / "train").mkdir(parents=True)
     (root / "labels" / "train").mkdir(parents=True)
     Image.new("RGB", (40, 20)).save(root / "images" / "train" / "x.png")
