@@ -16,7 +16,7 @@ from .answers import Answers, backbone_note, check_compatible, defaults
 from .catalogue import SINGULAR, Catalogue, Component, load_catalogue, resolve_kind, timm_models
 from .errors import IncompatibleChoiceError, UnknownComponentError
 from .merge import MergeResult, apply_merge, plan_merge
-from .project import Project, open_project, render_all
+from .project import Project, locked_project, render_all
 from .questions import QUESTIONS
 from .render import flow_yaml
 
@@ -90,27 +90,29 @@ def add_component(
     """Add ``kind/name`` (and its dependency closure) to the project around ``start``."""
     catalogue = load_catalogue()
     component, model = find_component(catalogue, kind, name)
-    project = open_project(start)
-    manifest = project.manifest
-    new_task = task_to_add(catalogue, component, manifest.tasks, task)
-    if component.key in manifest.components and new_task is None:
-        return Added(component, project, catalogue, already=True, model=model)
-    task_answers = project.task_answers
-    tasks = list(manifest.tasks)
-    if new_task is not None:
-        task_answers[new_task] = answers_for_task(catalogue, project.answers, new_task, component)
-        tasks.append(new_task)
-    files, new_manifest = render_all(
-        catalogue,
-        project,
-        components=[*manifest.components, component.key],
-        tasks=tasks,
-        task_answers=task_answers,
-    )
-    result = plan_merge(project.root, manifest, files)
-    if not dry_run:
-        apply_merge(project.root, manifest, result, files, new_manifest)
-    return Added(component, project, catalogue, new_task=new_task, result=result, model=model)
+    with locked_project(start) as project:  # held until the last byte is written
+        manifest = project.manifest
+        new_task = task_to_add(catalogue, component, manifest.tasks, task)
+        if component.key in manifest.components and new_task is None:
+            return Added(component, project, catalogue, already=True, model=model)
+        task_answers = project.task_answers
+        tasks = list(manifest.tasks)
+        if new_task is not None:
+            task_answers[new_task] = answers_for_task(
+                catalogue, project.answers, new_task, component
+            )
+            tasks.append(new_task)
+        files, new_manifest = render_all(
+            catalogue,
+            project,
+            components=[*manifest.components, component.key],
+            tasks=tasks,
+            task_answers=task_answers,
+        )
+        result = plan_merge(project.root, manifest, files)
+        if not dry_run:
+            apply_merge(project.root, manifest, result, files, new_manifest)
+        return Added(component, project, catalogue, new_task=new_task, result=result, model=model)
 
 
 def task_to_add(

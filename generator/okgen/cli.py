@@ -286,6 +286,30 @@ def diff_edits(*, project: ProjectOption = Path(".")) -> None:
         typer.echo("No edits: every file is as okgen wrote it.")
 
 
+@app.command("repair-base")
+def repair_base(
+    *,
+    accept_current: Annotated[
+        bool,
+        typer.Option(help="Take your current file as the base where okgen cannot rebuild it."),
+    ] = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Rebuild a missing or damaged merge base (.okgen/objects) from the manifest."""
+    from .project import repair_base as repair
+
+    try:
+        repaired = repair(project, accept_current=accept_current)
+    except OkgenError as error:
+        raise _fail(error) from None
+    _notes(repaired.project.notes)
+    for path in repaired.rendered:
+        typer.echo(f"  rebuilt         {path}")
+    for path in repaired.adopted:
+        typer.echo(f"  yours as base   {path}")
+    typer.echo(f"The merge base is complete ({len(repaired.rendered + repaired.adopted)} rebuilt).")
+
+
 def _changes(result: MergeResult, *, diff: bool) -> None:
     """One line per changed file (or its diff), then the counts."""
     from .merge import LABELS, unified_diff

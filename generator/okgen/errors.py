@@ -55,6 +55,18 @@ class MergeConflictError(OkgenError):
     exit_code = 2
 
 
+class ProjectLockedError(OkgenError):
+    """Another okgen command holds the project's lock for longer than okgen waits."""
+
+
+class ConcurrentEditError(OkgenError):
+    """A file changed on disk while okgen was changing the project."""
+
+
+class BaseDamagedError(OkgenError):
+    """The merge base in ``.okgen/objects`` lacks or garbles a file okgen needs."""
+
+
 def suggest(name: str, valid: Iterable[str], *, close: Iterable[str] | None = None) -> str:
     """``"; did you mean 'x'? valid: a, b"`` for an error message.
 

@@ -1,7 +1,7 @@
 """The merge engine of ``okgen add`` and ``okgen update``: a new render never loses an edit.
 
-Each file has three versions: **base**, the bytes okgen last wrote (kept in
-``.okgen/base/``); **yours**, the file on disk; and **okgen**'s, the new render.
+Each file has three versions: **base**, the bytes okgen last wrote (kept as
+blobs in ``.okgen/objects/``); **yours**, the file on disk; and **okgen**'s, the new render.
 An untouched file takes the new render; an edited one is merged line by line
 (``merge3``, the diff3 algorithm); overlapping changes get conflict markers. A
 file you deleted stays deleted. Nothing here needs git.
@@ -19,7 +19,16 @@ from merge3 import Merge3
 
 from . import transaction
 from .errors import MergeConflictError
-from .manifest import BASE, MANIFEST, Manifest, read_base
+from .manifest import (
+    MANIFEST,
+    OBJECTS,
+    Manifest,
+    encode_object,
+    object_path,
+    read_base,
+    read_object,
+    sha256,
+)
 
 NEW = "new"  # okgen writes a file that was not there
 UPDATED = "updated"  # you had not edited it: it takes okgen's new version
@@ -162,11 +171,11 @@ def plan_merge(project: Path, old: Manifest, files: dict[str, bytes]) -> MergeRe
             "resolve them before okgen merges again"
         )
     changes = [
-        merge_file(path, read_base(project, path), _read(project / path), theirs)
+        merge_file(path, read_base(project, old, path), _read(project / path), theirs)
         for path, theirs in sorted(files.items())
     ]
     for path in sorted(set(old.files) - set(files)):
-        yours, base = _read(project / path), read_base(project, path)
+        yours, base = _read(project / path), read_base(project, old, path)
         if yours is None or yours == base:
             changes.append(FileChange(path, REMOVED, yours, None))
         else:
@@ -177,29 +186,34 @@ def plan_merge(project: Path, old: Manifest, files: dict[str, bytes]) -> MergeRe
 def apply_merge(
     project: Path, old: Manifest, result: MergeResult, files: dict[str, bytes], new: Manifest
 ) -> None:
-    """Write the merged files, the new base copies and the manifest in one transaction.
+    """Write the merged files, the new base blobs and the manifest in one transaction.
 
     The base becomes the new render for every file, conflicted and deleted ones
-    included, so the next merge compares against what okgen last wrote.
+    included, so the next merge compares against what okgen last wrote. Blobs
+    that no file refers to any more are removed in the same transaction.
     """
-    writes = {c.path: c.after for c in result.changes if c.touches_disk and c.after is not None}
-    removals = [c.path for c in result.changes if c.touches_disk and c.after is None]
-    for path, data in files.items():
-        if read_base(project, path) != data:
-            writes[f"{BASE}/{path}"] = data
-    gone = sorted(set(old.files) - set(files))
-    removals += [f"{BASE}/{path}" for path in gone if read_base(project, path) is not None]
-    if _read(project / MANIFEST) != new.to_json().encode():
-        writes[MANIFEST] = new.to_json().encode()
+    changed = [c for c in result.changes if c.touches_disk]
+    writes = {c.path: c.after for c in changed if c.after is not None}
+    removals = [c.path for c in changed if c.after is None]
+    blobs = {sha256(data): data for data in files.values()}
+    for digest, data in blobs.items():
+        if read_object(project, digest) is None:
+            writes[object_path(digest)] = encode_object(data)
+    stored = (p.relative_to(project).as_posix() for p in (project / OBJECTS).glob("*/*"))
+    removals += sorted(set(stored) - {object_path(digest) for digest in blobs})
+    manifest = new.to_json().encode()
+    if _read(project / MANIFEST) != manifest:
+        writes[MANIFEST] = manifest
     if writes or removals:
-        transaction.apply(project, writes, removals)
+        expected = {c.path: c.before for c in changed}
+        transaction.apply(project, writes, removals, expected=expected)
 
 
 def user_edits(project: Path, manifest: Manifest) -> list[FileChange]:
     """Every file that differs from what okgen wrote: ``before`` = okgen's, ``after`` = yours."""
     edits = []
     for path in manifest.files:
-        base, yours = read_base(project, path), _read(project / path)
+        base, yours = read_base(project, manifest, path), _read(project / path)
         if base != yours:
             edits.append(FileChange(path, DELETED if yours is None else EDITED, base, yours))
     return edits

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from . import __version__
@@ -85,6 +86,12 @@ def render_project(
         tasks=tasks,
         components=[c.key for c in plan.components],
         answers_version=ANSWERS_VERSION,
+        formatter=formatter(),
     )
     manifest.record(files, origins)
     return files, manifest
+
+
+def formatter() -> str:
+    """The formatter that shapes the glue, pinned in okgen's requirements: ``ruff X.Y.Z``."""
+    return f"ruff {version('ruff')}"

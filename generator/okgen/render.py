@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
-import shutil
+import secrets
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from . import __version__
+from . import files as fs
 from ._copier import render
 from ._resources import LIBRARY, TEMPLATES
 from .answers import Answers
@@ -135,25 +137,63 @@ def ensure_free(target: Path) -> None:
 
 
 def write_new_project(target: Path, files: dict[str, bytes], manifest: Manifest) -> Path:
-    """Write a whole project atomically: into a sibling temp dir, then one rename."""
+    """Write a whole project atomically: into a sibling staging folder, then one rename.
+
+    Staging folders that a killed ``okgen new`` left in the same parent are removed first.
+    """
     ensure_free(target)  # again: the folder may have been filled while we rendered
-    target.parent.mkdir(parents=True, exist_ok=True)
+    fs.mkdir(target.parent)
+    remove_stale_staging(target.parent)
     with _staging_dir(target.parent) as staging:
         for path, data in {**files, **provenance_files(manifest, files)}.items():
             destination = staging / path
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(data)
+            fs.mkdir(destination.parent)
+            fs.write(destination, data)
         if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
+            fs.rmdir(target)
+        fs.replace(staging, target)
     return target
+
+
+STAGING_PREFIX = ".okgen-staging-"
+
+
+def remove_stale_staging(parent: Path) -> None:
+    """Delete staging folders no running ``okgen new`` holds (their lock died with it)."""
+    for folder in parent.glob(f"{STAGING_PREFIX}*"):
+        if folder.is_dir() and not folder.is_symlink():
+            with _locked(folder, wait=False) as held:
+                if held:
+                    fs.rmtree(folder)
 
 
 @contextmanager
 def _staging_dir(parent: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=".okgen-staging-", dir=parent))
+    """A new folder next to the target, locked while this process fills it.
+
+    It is made with ``mkdir`` (so it follows the umask, as the project folder
+    must) and its lock is released however the process ends, even by SIGKILL.
+    """
+    staging = parent / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    fs.mkdir(staging)
+    with _locked(staging, wait=True):
+        try:
+            yield staging
+        finally:
+            if staging.exists():
+                fs.rmtree(staging)
+
+
+@contextmanager
+def _locked(folder: Path, *, wait: bool) -> Iterator[bool]:
+    """flock ``folder`` itself; yields whether the lock is held (False: someone has it)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        yield staging
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        os.close(fd)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from okgen.cli import app
-from okgen.manifest import BASE, MANIFEST, sha256
+from okgen.manifest import MANIFEST, OBJECTS, object_path, read_object
 
 runner = CliRunner()
 
@@ -50,13 +50,20 @@ def manifest_of(project: Path) -> dict:
 
 
 def assert_provenance_consistent(project: Path) -> None:
-    """Each recorded file has a base copy with the recorded hash, and nothing else is in base."""
+    """Each recorded file has a blob with its bytes, and no other blob or journal is left."""
     files = manifest_of(project)["files"]
     for path, record in files.items():
-        assert sha256((project / BASE / path).read_bytes()) == record["sha256"], path
-    based = {p.relative_to(project / BASE).as_posix() for p in (project / BASE).rglob("*")}
-    assert {p for p in based if (project / BASE / p).is_file()} == set(files)
+        assert read_object(project, record["sha256"]) is not None, path
+    blobs = {p.relative_to(project).as_posix() for p in (project / OBJECTS).rglob("*") if p.is_file()}
+    assert blobs == {object_path(record["sha256"]) for record in files.values()}
     assert not (project / ".okgen" / "transaction").exists()
+
+
+def base_of(project: Path, path: str) -> bytes:
+    """The base okgen keeps for ``path`` (what it last wrote there)."""
+    data = read_object(project, manifest_of(project)["files"][path]["sha256"])
+    assert data is not None, path
+    return data
 
 
 def edit(path: Path, old: str, new: str) -> None:

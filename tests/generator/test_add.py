@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from okgen.manifest import BASE, sha256
+from okgen.manifest import sha256
 from okgen.transaction import TRANSACTION
 
 from .projects import (
     assert_provenance_consistent,
+    base_of,
     edit,
     manifest_of,
     okgen,
@@ -216,7 +217,7 @@ def test_overlapping_edit_becomes_a_conflict(project: Path) -> None:
     text = model.read_text()
     assert '<<<<<<< yours\n    "mine": MyPool,\n=======\n    "gem": GeM,\n>>>>>>> okgen\n' in text
     # The base and the manifest record okgen's render, so resolving is a plain edit.
-    base = (project / BASE / PKG / "model.py").read_bytes()
+    base = base_of(project, f"{PKG}/model.py")
     assert b'"gem": GeM' in base and b"MyPool" not in base and b"<<<<<<<" not in base
     assert manifest_of(project)["files"][f"{PKG}/model.py"]["sha256"] == sha256(base)
     assert "poolings/gem" in manifest_of(project)["components"]
@@ -246,7 +247,7 @@ def test_deleted_file_stays_deleted(project: Path) -> None:
     assert "test_training.py" not in out  # okgen has no news for it: nothing to say
     assert not (project / PKG / "model.py").exists()
     assert not (project / "tests/test_training.py").exists()
-    assert b'"gem": GeM' in (project / BASE / PKG / "model.py").read_bytes()
+    assert b'"gem": GeM' in base_of(project, f"{PKG}/model.py")
     code, out, _ = okgen("diff")
     assert f"deleted: {PKG}/model.py" in out and "deleted: tests/test_training.py" in out
     assert_provenance_consistent(project)

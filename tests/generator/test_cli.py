@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from okgen import __version__
 from okgen._resources import LIBRARY
 from okgen.cli import app
-from okgen.manifest import BASE, MANIFEST, sha256
+from okgen.manifest import MANIFEST, read_object, sha256
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ def test_new_with_defaults_writes_a_complete_project(tmp_path: Path) -> None:
     for path, record in manifest["files"].items():
         data = (project / path).read_bytes()
         assert sha256(data) == record["sha256"], path
-        assert (project / BASE / path).read_bytes() == data, path
+        assert read_object(project, record["sha256"]) == data, path
         if record["origin"].startswith("library:"):
             assert data == (LIBRARY / record["origin"].removeprefix("library:")).read_bytes()
     vendored = {Path(p).name for p in manifest["files"] if "/components/" in p}

@@ -172,7 +172,7 @@ def test_recover_rolls_back_a_run_killed_while_applying(
         transaction.apply(tmp_path, {"a.txt": b"new a", "x/c.txt": b"c"}, ["gone.txt", "b.txt"])
     assert snapshot(tmp_path)["a.txt"] == b"new a"  # half applied
     monkeypatch.undo()
-    assert transaction.recover(tmp_path) == 4
+    assert transaction.recover(tmp_path) == transaction.Recovery(2)  # a.txt and gone.txt
     assert snapshot(tmp_path) == before
     assert transaction.recover(tmp_path) is None
 
@@ -191,5 +191,5 @@ def test_recover_discards_a_run_killed_while_staging(
         transaction.apply(tmp_path, {"a.txt": b"new a", "b.txt": b"b"})
     staged = snapshot(tmp_path)
     assert {k: v for k, v in staged.items() if not k.startswith(transaction.TRANSACTION)} == before
-    assert transaction.recover(tmp_path) == 0
+    assert transaction.recover(tmp_path) == transaction.Recovery(0)
     assert snapshot(tmp_path) == before
