@@ -54,7 +54,8 @@ def assert_provenance_consistent(project: Path) -> None:
     files = manifest_of(project)["files"]
     for path, record in files.items():
         assert read_object(project, record["sha256"]) is not None, path
-    blobs = {p.relative_to(project).as_posix() for p in (project / OBJECTS).rglob("*") if p.is_file()}
+    stored = (project / OBJECTS).rglob("*")
+    blobs = {p.relative_to(project).as_posix() for p in stored if p.is_file()}
     assert blobs == {object_path(record["sha256"]) for record in files.values()}
     assert not (project / ".okgen" / "transaction").exists()
 
