@@ -7,10 +7,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
+from okgen import files
 from okgen.cli import app
 from okgen.manifest import MANIFEST, OBJECTS, object_path, read_object
 
@@ -92,3 +96,46 @@ def run_killed_okgen(project: Path, args: list[str], patch: str) -> subprocess.C
     return subprocess.run(
         [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=120
     )
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: raised by an injected fault, and by every filesystem call after it."""
+
+
+#: The filesystem operations okgen funnels every project change through (okgen.files).
+PRIMITIVES = ("write", "replace", "unlink", "mkdir", "rmdir", "rmtree")
+
+
+@contextmanager
+def kill_at(call: int | None) -> Iterator[list[int]]:
+    """Make okgen's ``call``-th filesystem operation kill it (None: only count them).
+
+    A killed ``write`` first writes half its bytes (a torn write). Once killed,
+    every later operation raises :class:`Killed` too, so no cleanup handler can
+    write anything, as after a real SIGKILL. Yields ``[number of operations]``.
+    """
+    count, dead = [0], [False]
+    originals = {name: getattr(files, name) for name in PRIMITIVES}
+
+    def wrap(name: str, operation: Callable[..., None]) -> Callable[..., None]:
+        def injected(*args: Any, **kwargs: Any) -> None:
+            if dead[0]:
+                raise Killed
+            count[0] += 1
+            if count[0] == call:
+                dead[0] = True
+                if name == "write":
+                    path, data = args
+                    operation(path, data[: len(data) // 2])
+                raise Killed
+            operation(*args, **kwargs)
+
+        return injected
+
+    for name, operation in originals.items():
+        setattr(files, name, wrap(name, operation))
+    try:
+        yield count
+    finally:
+        for name, operation in originals.items():
+            setattr(files, name, operation)
