@@ -145,10 +145,11 @@ def write_new_project(target: Path, files: dict[str, bytes], manifest: Manifest)
     fs.mkdir(target.parent)
     remove_stale_staging(target.parent)
     with _staging_dir(target.parent) as staging:
-        for path, data in {**files, **provenance_files(manifest, files)}.items():
-            destination = staging / path
-            fs.mkdir(destination.parent)
-            fs.write(destination, data)
+        everything = {**files, **provenance_files(manifest, files)}
+        for folder in sorted({(staging / path).parent for path in everything}):
+            fs.mkdir(folder)
+        for path, data in everything.items():
+            fs.write(staging / path, data)
         if target.exists():
             fs.rmdir(target)
         fs.replace(staging, target)
