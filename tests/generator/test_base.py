@@ -27,6 +27,12 @@ MODEL = f"{PKG}/model.py"
 LOSSES = f"{PKG}/losses.py"
 
 
+def mark_model(project: Path) -> None:
+    """The user's edit: one comment line in the model."""
+    neck = "        features = self.neck("
+    edit(project / MODEL, neck, "        # mine\n" + neck)
+
+
 def test_the_base_is_no_source_tree_that_tools_would_find(project: Path) -> None:
     okgen_dir = [path for path in (project / ".okgen").rglob("*") if path.is_file()]
     assert not [path for path in okgen_dir if path.suffix == ".py"]
@@ -63,7 +69,7 @@ def test_a_blob_rewritten_by_a_tool_is_detected_and_rebuilt(project: Path) -> No
 
 
 def test_a_lost_base_of_an_edited_file_is_an_error_until_repaired(project: Path) -> None:
-    edit(project / MODEL, "        features = self.neck(", "        # mine\n        features = self.neck(")
+    mark_model(project)
     shutil.rmtree(project / OBJECTS)
     before = snapshot(project)
     for command in (["diff"], ["add-loss", "focal"], ["update"]):
@@ -88,7 +94,7 @@ def test_a_lost_base_of_an_edited_file_is_an_error_until_repaired(project: Path)
 def test_repair_base_takes_your_file_only_when_asked(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    edit(project / MODEL, "        features = self.neck(", "        # mine\n        features = self.neck(")
+    mark_model(project)
     (project / f"{PKG}/throughput.py").unlink()
     manifest = manifest_of(project)
     for path in (MODEL, f"{PKG}/throughput.py"):
