@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import pytest
 
 from okgen import transaction
+from okgen.errors import BaseDamagedError, ConcurrentEditError, MergeConflictError
+from okgen.manifest import (
+    OBJECTS,
+    Manifest,
+    object_path,
+    provenance_files,
+    read_base,
+    read_manifest,
+    read_object,
+    sha256,
+)
 from okgen.merge import (
     CONFLICT,
     DELETED,
+    EDITED,
     MERGED,
     NEW,
+    ORPHANED,
+    REMOVED,
     UNCHANGED,
     UPDATED,
+    FileChange,
+    apply_merge,
     merge_bytes,
     merge_file,
+    plan_merge,
     unified_diff,
+    user_edits,
 )
 
 from .projects import snapshot
@@ -193,3 +212,168 @@ def test_recover_discards_a_run_killed_while_staging(
     assert {k: v for k, v in staged.items() if not k.startswith(transaction.TRANSACTION)} == before
     assert transaction.recover(tmp_path) == transaction.Recovery(0)
     assert snapshot(tmp_path) == before
+
+
+def small_project(root: Path, written: dict[str, bytes], disk: dict[str, bytes | None]) -> Manifest:
+    """A project okgen wrote as ``written``; ``disk`` then edits (or, with None, deletes) files."""
+    manifest = Manifest(
+        okgen_version="0.1.0",
+        answers={},
+        project_name="p",
+        package_name="p",
+        tasks=["classification"],
+        components=[],
+    )
+    manifest.record(written, dict.fromkeys(written, "template"))
+    for path, data in {**written, **provenance_files(manifest, written), **disk}.items():
+        if data is not None:  # None: the user deleted it
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(data)
+    return manifest
+
+
+def blobs(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in (root / OBJECTS).rglob("*") if p.is_file()}
+
+
+WRITTEN = {
+    "untouched.py": BASE,
+    "edited.py": BASE,
+    "clash.py": BASE,
+    "deleted.py": BASE,
+    "dropped.py": b"old\n",
+    "dropped_edited.py": b"old\n",
+    "dropped_deleted.py": b"old\n",
+    "same.py": b"same\n",
+}
+EDITS = {
+    "edited.py": change(BASE, 2, "mine"),
+    "clash.py": change(BASE, 9, "mine"),
+    "deleted.py": None,
+    "dropped_edited.py": b"old\nmine\n",
+    "dropped_deleted.py": None,
+}
+RENDER = {
+    "untouched.py": change(BASE, 9, "okgen"),
+    "edited.py": change(BASE, 9, "okgen"),
+    "clash.py": change(BASE, 9, "okgen"),
+    "deleted.py": change(BASE, 9, "okgen"),
+    "new.py": b"new\n",
+    "same.py": b"same\n",
+}
+
+
+def test_plan_merge_decides_every_file_and_writes_nothing(tmp_path: Path) -> None:
+    old = small_project(tmp_path, WRITTEN, EDITS)
+    before = snapshot(tmp_path)
+    result = plan_merge(tmp_path, old, RENDER)
+    assert snapshot(tmp_path) == before
+    statuses = {c.path: c.status for c in result.changes}
+    assert statuses == {
+        "untouched.py": UPDATED,
+        "edited.py": MERGED,
+        "clash.py": CONFLICT,
+        "deleted.py": DELETED,
+        "new.py": NEW,
+        "same.py": UNCHANGED,
+        "dropped.py": REMOVED,
+        "dropped_edited.py": ORPHANED,
+        "dropped_deleted.py": REMOVED,
+    }
+    changes = {c.path: c for c in result.changes}
+    assert changes["edited.py"].after == change(change(BASE, 2, "mine"), 9, "okgen")
+    assert changes["dropped.py"].before == b"old\n" and changes["dropped.py"].after is None
+    assert changes["dropped_edited.py"].after == b"old\nmine\n"
+    assert changes["dropped_deleted.py"].before is None
+    assert result.conflicts == ["clash.py"]
+    assert result.reported == [c for c in result.changes if c.path != "same.py"]
+    assert result.summary() == (
+        "1 new, 1 updated, 1 merged, 1 CONFLICT, 1 kept deleted, 2 removed, 1 kept, untracked"
+    )
+    with pytest.raises(MergeConflictError, match=r"^merge conflicts in clash\.py; edit the '<<<"):
+        result.raise_for_conflicts()
+
+
+def test_a_clean_result_raises_nothing_and_says_so(tmp_path: Path) -> None:
+    old = small_project(tmp_path, {"a.py": b"a\n"}, {})
+    result = plan_merge(tmp_path, old, {"a.py": b"a\n"})
+    assert result.summary() == "" and result.reported == [] and result.conflicts == []
+    result.raise_for_conflicts()
+
+
+def test_apply_merge_writes_files_blobs_and_manifest_together(tmp_path: Path) -> None:
+    old = small_project(tmp_path, WRITTEN, EDITS)
+    result = plan_merge(tmp_path, old, RENDER)
+    new = Manifest(**{**old.__dict__, "okgen_version": "9.9.9"})
+    new.record(RENDER, dict.fromkeys(RENDER, "template"))
+    apply_merge(tmp_path, old, result, RENDER, new)
+    for change_ in result.changes:
+        path = tmp_path / change_.path
+        assert (path.read_bytes() if path.is_file() else None) == change_.after, change_.path
+    assert blobs(tmp_path) == {object_path(sha256(data)) for data in RENDER.values()}
+    assert read_manifest(tmp_path) == new
+    for path in RENDER:  # the base is now okgen's render, conflicted and deleted files too
+        assert read_base(tmp_path, new, path) == RENDER[path]
+    assert not (tmp_path / transaction.TRANSACTION).exists()
+
+
+def test_apply_merge_keeps_good_blobs_and_replaces_damaged_ones(tmp_path: Path) -> None:
+    old = small_project(tmp_path, {"a.py": b"a\n", "b.py": b"b\n"}, {})
+    kept = tmp_path / object_path(sha256(b"a\n"))
+    kept_inode = kept.stat().st_ino
+    damaged = tmp_path / object_path(sha256(b"c\n"))  # a stray blob whose bytes do not match
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"not zlib")
+    render = {"a.py": b"a\n", "b.py": b"b\n", "c.py": b"c\n"}
+    new = Manifest(**old.__dict__)
+    new.record(render, dict.fromkeys(render, "template"))
+    apply_merge(tmp_path, old, plan_merge(tmp_path, old, render), render, new)
+    assert kept.stat().st_ino == kept_inode  # not rewritten
+    assert read_object(tmp_path, sha256(b"c\n")) == b"c\n"
+
+
+def test_apply_merge_refuses_a_file_changed_since_the_plan(tmp_path: Path) -> None:
+    old = small_project(tmp_path, {"a.py": BASE}, {})
+    render = {"a.py": change(BASE, 9, "okgen")}
+    result = plan_merge(tmp_path, old, render)
+    (tmp_path / "a.py").write_bytes(change(BASE, 1, "saved meanwhile"))
+    before = snapshot(tmp_path)
+    new = Manifest(**old.__dict__)
+    new.record(render, dict.fromkeys(render, "template"))
+    with pytest.raises(ConcurrentEditError, match=r"^a\.py changed while okgen"):
+        apply_merge(tmp_path, old, result, render, new)
+    assert snapshot(tmp_path) == before
+
+
+def test_an_unresolved_conflict_block_stops_the_next_merge(tmp_path: Path) -> None:
+    blocked = b"a\n<<<<<<< yours\nb\n=======\nc\n>>>>>>> okgen\n"
+    old = small_project(tmp_path, {"a.py": b"a\n", "b.py": b"b\n"}, {"a.py": blocked})
+    with pytest.raises(MergeConflictError, match=r"^unresolved conflict blocks in a\.py; resolve"):
+        plan_merge(tmp_path, old, {"a.py": b"a\n", "b.py": b"b\n"})
+    (tmp_path / "a.py").write_bytes(b"a\n<<<<<<< yours\nb\n")  # one marker alone is text
+    assert plan_merge(tmp_path, old, {"a.py": b"a\n", "b.py": b"b\n"}).conflicts == []
+
+
+def test_user_edits_lists_edited_and_deleted_files_against_the_base(tmp_path: Path) -> None:
+    manifest = small_project(tmp_path, WRITTEN, EDITS)
+    edits = {e.path: e for e in user_edits(tmp_path, manifest)}
+    assert set(edits) == {"edited.py", "clash.py", "deleted.py", "dropped_edited.py",
+                          "dropped_deleted.py"}  # fmt: skip
+    assert edits["edited.py"] == FileChange("edited.py", EDITED, BASE, EDITS["edited.py"])
+    assert edits["deleted.py"] == FileChange("deleted.py", DELETED, BASE, None)
+
+
+def test_user_edits_needs_the_base_only_of_edited_files(tmp_path: Path) -> None:
+    manifest = small_project(tmp_path, {"a.py": b"a\n", "b.py": b"b\n"}, {"b.py": b"mine\n"})
+    (tmp_path / object_path(sha256(b"a\n"))).unlink()  # a.py is untouched: its bytes are its base
+    assert [e.path for e in user_edits(tmp_path, manifest)] == ["b.py"]
+    (tmp_path / object_path(sha256(b"b\n"))).write_bytes(zlib.compress(b"tampered\n"))
+    with pytest.raises(BaseDamagedError, match=r"^the merge base of b\.py is missing or damaged"):
+        user_edits(tmp_path, manifest)
+
+
+def test_unified_diff_marks_a_missing_final_newline() -> None:
+    diff = unified_diff("a.py", b"x\n", b"x\ny", ("okgen", "yours"))
+    assert diff.endswith("+y\n\\ No newline at end of file\n")
+    assert unified_diff("a.py", None, b"x\n", ("a", "b")).splitlines()[0] == "--- /dev/null"
+    assert unified_diff("a.py", b"x\n", b"x\n", ("a", "b")) == ""
