@@ -115,7 +115,7 @@ def rollback(project: Path) -> Recovery:
             files.mkdir(target.parent)
             files.replace(restoring, target)
         restored += 1
-    for folder in sorted(journal["created_dirs"], key=len, reverse=True):
+    for folder in sorted(journal["created_dirs"], reverse=True):  # a child sorts after its parent
         path = project / folder
         if path.is_dir() and not any(path.iterdir()):
             files.rmdir(path)
@@ -155,7 +155,7 @@ def _missing_dirs(project: Path, paths: Iterable[str]) -> list[str]:
     missing: set[str] = set()
     for path in paths:
         for parent in Path(path).parents:
-            if parent != Path(".") and not (project / parent).is_dir():
+            if not (project / parent).is_dir():
                 missing.add(parent.as_posix())
     return sorted(missing)
 
@@ -164,7 +164,7 @@ def _write_journal(root: Path, journal: dict[str, Any]) -> None:
     """Write the journal whole or not at all: to a partial file, synced, then renamed."""
     files.mkdir(root)
     partial = root / f"{JOURNAL}.partial"
-    files.write(partial, json.dumps(journal, indent=1).encode(), sync=True)
+    files.write(partial, json.dumps(journal).encode(), sync=True)
     files.replace(partial, root / JOURNAL)
 
 

@@ -9,6 +9,7 @@ tests see.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -189,7 +190,8 @@ def test_a_file_changed_while_applying_is_never_overwritten(
         apply_entry(project, folder, entry)
 
     monkeypatch.setattr(transaction, "_apply_entry", user_saves_b_meanwhile)
-    with pytest.raises(ConcurrentEditError, match="were rolled back"):
+    message = "b/b.txt changed while okgen was writing the project; okgen's changes were rolled back"
+    with pytest.raises(ConcurrentEditError, match=f"^{re.escape(message)}, run okgen again$"):
         run(root)
     assert (root / "b/b.txt").read_text() == "saved by my editor just now"
     state = snapshot(root)
@@ -218,3 +220,17 @@ def test_a_damaged_journal_is_a_one_line_error(tmp_path: Path) -> None:
     root = tree(tmp_path, {**FILES, f"{transaction.TRANSACTION}/journal.json": '{"entr'})
     with pytest.raises(OkgenError, match="cannot read the journal of an interrupted okgen run"):
         transaction.recover(root)
+
+
+def test_rollback_removes_the_folders_the_run_made_and_only_those(tmp_path: Path) -> None:
+    root = tree(tmp_path / "root", FILES)
+    (root / "empty").mkdir()  # the user's empty folder, where the run puts a file
+    before = snapshot(root)
+    writes = {"empty/x.txt": b"x", "deep/er/est/y.txt": b"y", "b/z.txt": b"z"}
+    with kill_at(None) as count:
+        transaction.apply(tree(tmp_path / "count", FILES), writes)
+    with kill_at(count[0] - 2), pytest.raises(Killed):  # after applying, before the cleanup
+        transaction.apply(root, writes)
+    assert (root / "deep/er/est/y.txt").is_file()
+    transaction.recover(root)
+    assert snapshot(root) == before
