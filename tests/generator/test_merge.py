@@ -372,8 +372,53 @@ def test_user_edits_needs_the_base_only_of_edited_files(tmp_path: Path) -> None:
         user_edits(tmp_path, manifest)
 
 
-def test_unified_diff_marks_a_missing_final_newline() -> None:
-    diff = unified_diff("a.py", b"x\n", b"x\ny", ("okgen", "yours"))
-    assert diff.endswith("+y\n\\ No newline at end of file\n")
-    assert unified_diff("a.py", None, b"x\n", ("a", "b")).splitlines()[0] == "--- /dev/null"
+def test_a_multi_line_block_without_a_final_newline_is_ended_before_the_next_marker() -> None:
+    merged, conflicted = merge_bytes(b"a\nb", b"a\nx\ny", b"a\nz\nw")
+    assert conflicted
+    assert merged == b"a\n<<<<<<< yours\nx\ny\n=======\nz\nw\n>>>>>>> okgen\n"
+
+
+def test_old_mac_line_ends_count_as_line_ends_in_blocks() -> None:
+    merged, conflicted = merge_bytes(b"a\rb\r", b"a\rX\r", b"a\rY\r")
+    assert conflicted and merged == b"a\r<<<<<<< yours\nX\r=======\nY\r>>>>>>> okgen\n"
+
+
+def test_every_conflicted_file_is_named(tmp_path: Path) -> None:
+    edits = {"a.py": b"A\n", "b.py": b"B\n"}
+    old = small_project(tmp_path, {"a.py": b"a\n", "b.py": b"b\n"}, edits)
+    result = plan_merge(tmp_path, old, {"a.py": b"1\n", "b.py": b"2\n"})
+    with pytest.raises(MergeConflictError) as error:
+        result.raise_for_conflicts()
+    assert str(error.value) == (
+        "merge conflicts in a.py, b.py; edit the '<<<<<<< yours' ... '>>>>>>> okgen' blocks "
+        "to keep what you want"
+    )
+    blocked = b"<<<<<<< yours\nb\n=======\nc\n>>>>>>> okgen\n"
+    (tmp_path / "a.py").write_bytes(blocked)
+    (tmp_path / "b.py").write_bytes(blocked)
+    with pytest.raises(MergeConflictError, match=r"^unresolved conflict blocks in a\.py, b\.py; "):
+        plan_merge(tmp_path, old, {"a.py": b"1\n", "b.py": b"2\n"})
+
+
+def test_an_end_marker_without_a_start_marker_is_text(tmp_path: Path) -> None:
+    rst = b"Title\n=======\n>>>>>>> okgen\n"
+    old = small_project(tmp_path, {"a.rst": b"Title\n"}, {"a.rst": rst})
+    assert plan_merge(tmp_path, old, {"a.rst": b"Title\n"}).conflicts == []
+
+
+def test_unified_diff_text_exactly() -> None:
+    assert unified_diff("a.py", b"x\ny\n", b"x\nz\n", ("okgen", "yours")) == (
+        "--- okgen/a.py\n+++ yours/a.py\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n"
+    )
+    assert unified_diff("a.py", None, b"x\n", ("okgen", "yours")) == (
+        "--- /dev/null\n+++ yours/a.py\n@@ -0,0 +1 @@\n+x\n"
+    )
+    assert unified_diff("a.py", b"x\ny\n", b"x\nz", ("a", "b")) == (
+        "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n\\ No newline at end of file\n"
+    )
     assert unified_diff("a.py", b"x\n", b"x\n", ("a", "b")) == ""
+
+
+def test_unified_diff_shows_bytes_that_are_not_utf8() -> None:
+    diff = unified_diff("a.txt", b"caf\xe9\n", b"cafe\n", ("okgen", "yours"))
+    assert "-caf\ufffd\n+cafe\n" in diff
