@@ -416,6 +416,9 @@ def test_unified_diff_text_exactly() -> None:
     assert unified_diff("a.py", b"x\ny\n", b"x\nz", ("a", "b")) == (
         "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n\\ No newline at end of file\n"
     )
+    assert unified_diff("a.py", b"x\ny\nw\n", b"x\ny\nz", ("a", "b")).endswith(
+        " y\n-w\n+z\n\\ No newline at end of file\n"
+    )
     assert unified_diff("a.py", b"x\n", b"x\n", ("a", "b")) == ""
 
 
