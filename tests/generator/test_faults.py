@@ -134,17 +134,30 @@ def test_update_killed_at_every_operation(
     )
 
 
-def test_new_killed_at_every_operation(tmp_path: Path) -> None:
-    """Killed anywhere, ``new`` leaves no project, or the whole one; the next ``new`` cleans up."""
+def test_new_killed_at_every_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed anywhere, ``new`` leaves no project, or the whole one; the next ``new`` cleans up.
+
+    Every filesystem operation of ``new`` is in ``write_new_project`` (rendering
+    writes to a temporary folder only), so the kills replay that step alone.
+    """
+    written = []
+    write_new_project = new.write_new_project
+
+    def recording(*args: object) -> Path:
+        written.append(args)
+        return write_new_project(*args)
+
+    monkeypatch.setattr(new, "write_new_project", recording)
     reference = tmp_path / "reference"
     with kill_at(None) as count:
         assert okgen("new", "demo", "--yes", "-o", str(reference))[0] == 0
+    _, files, manifest = written[0]
     complete = snapshot(reference / "demo")
     assert count[0] > len(complete) / 2  # every file is written, every folder made
     for call in range(1, count[0] + 1):
         parent = tmp_path / f"kill-{call}"
         with kill_at(call), pytest.raises(Killed):
-            okgen("new", "demo", "--yes", "-o", str(parent))
+            write_new_project(parent / "demo", files, manifest)
         if call < count[0]:  # what the next `okgen new` here does first
             render.remove_stale_staging(parent)
         else:
