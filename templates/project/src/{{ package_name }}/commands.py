@@ -10,6 +10,7 @@ import lightning as L
 import torch
 import yaml
 
+from .checkpoints import for_evaluation, read_checkpoint, trained_config
 from .components.export.onnx import check_onnx, export_onnx
 from .config import Config, ConfigError
 from .data import DataModule, write_sample_data
@@ -34,30 +35,25 @@ def train(config: Config) -> dict[str, float]:
 
 def evaluate(config: Config, stage: str) -> dict[str, float]:
     """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``."""
-    checkpoint = find_checkpoint(config)
-    task, data = build(config)
+    checkpoint, config, task = load_run(config)
     trainer = build_trainer(config, fit=False)
     run = trainer.validate if stage == "validate" else trainer.test
-    metrics = _as_floats(run(task, datamodule=data, ckpt_path=checkpoint, verbose=False)[0])
+    metrics = _as_floats(run(task, datamodule=build_data(config), verbose=False)[0])
     _write_json(_output_dir(checkpoint, stage) / "metrics.json", metrics)
     return metrics
 
 
 def predict(config: Config) -> Path:
     """Predict every image under ``data.predict_root``; the task decides the file format."""
-    checkpoint = find_checkpoint(config)
-    task, data = build(config)
+    checkpoint, config, task = load_run(config)
     trainer = build_trainer(config, fit=False)
-    outputs = trainer.predict(task, datamodule=data, ckpt_path=checkpoint)
+    outputs = trainer.predict(task, datamodule=build_data(config))
     return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
 
 
 def export(config: Config) -> Path:
     """ONNX with a dynamic batch axis, checked against onnxruntime before it is kept."""
-    checkpoint = find_checkpoint(config)
-    task, _ = build(config)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    task.load_state_dict(state)
+    checkpoint, config, task = load_run(config)
     size = config.data.image_size
     sample = torch.rand(1, 3, size, size)
     path = export_onnx(task.model, sample, _output_dir(checkpoint, "export") / "model.onnx")
@@ -71,11 +67,23 @@ def sample_data(config: Config, root: Path | None) -> Path:
     return write_sample_data(config.data, config.model.num_classes, root)
 
 
+def load_run(config: Config) -> tuple[Path, Config, ImageTask]:
+    """The checkpoint to evaluate, the config it was trained with, and its trained task.
+
+    The model comes from the checkpoint's own config; data paths, batch size,
+    workers and hardware settings come from ``config`` (see ``EVALUATION_SETTINGS``).
+    """
+    path = find_checkpoint(config)
+    checkpoint = read_checkpoint(path, "ckpt_path")
+    config = for_evaluation(trained_config(checkpoint, path), config)
+    task = TASKS[config.task](config)
+    task.load_state_dict(checkpoint["state_dict"])
+    return path, config, task
+
+
 def find_checkpoint(config: Config) -> Path:
     """``ckpt_path`` from the config, else the newest run's best checkpoint."""
     if config.ckpt_path is not None:
-        if not config.ckpt_path.is_file():
-            raise ConfigError(f"ckpt_path: no checkpoint at {config.ckpt_path}")
         return config.ckpt_path
     candidates = sorted(
         (config.run_dir / config.run_name).glob("version_*/checkpoints/best*.ckpt"),
@@ -90,9 +98,11 @@ def find_checkpoint(config: Config) -> Path:
 
 def build(config: Config) -> tuple[ImageTask, DataModule]:
     """The task's LightningModule and the DataModule, both from the config."""
-    task = TASKS[config.task](config)
-    data = DataModule(config.data, config.augmentations, config.model.num_classes)
-    return task, data
+    return TASKS[config.task](config), build_data(config)
+
+
+def build_data(config: Config) -> DataModule:
+    return DataModule(config.data, config.augmentations, config.model.num_classes)
 
 
 def _output_dir(checkpoint: Path, stage: str) -> Path:

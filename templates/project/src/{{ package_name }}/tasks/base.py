@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 
+from ..checkpoints import CONFIG_KEY, CheckpointError, read_checkpoint, trained_config
 from ..components.optim.param_groups import param_groups
 from ..components.optim.schedulers import build_scheduler
 from ..config import Config
@@ -33,6 +34,30 @@ class ImageTask(L.LightningModule):
         metrics = self.build_metrics()
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: Any = "cpu"
+    ) -> ImageTask:
+        """Rebuild the trained task from a checkpoint alone: no config file, no CLI.
+
+        The checkpoint carries its run's config; the model is built from it and the
+        trained weights are loaded. ``ClassificationTask.load_from_checkpoint(path)``
+        works in a notebook. Call ``.eval()`` before inference, as with any module.
+        """
+        from . import TASKS  # the package imports this module
+
+        path = Path(checkpoint_path)
+        checkpoint = read_checkpoint(path, "checkpoint_path")
+        config = trained_config(checkpoint, path)
+        task = TASKS[config.task](config)
+        if not isinstance(task, cls):
+            raise CheckpointError(f"{path} holds a {config.task} task, not a {cls.__name__}")
+        task.load_state_dict(checkpoint["state_dict"])
+        return task.to(map_location)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CONFIG_KEY] = self.config.model_dump(mode="json")
 
     @abstractmethod
     def build_metrics(self) -> MetricCollection:
