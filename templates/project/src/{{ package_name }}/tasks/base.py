@@ -87,11 +87,12 @@ class ImageTask(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, target = batch
-        total, parts = self.criterion(self(images), target)
-        self.log("train/loss", total, prog_bar=True)
+        loss = self.criterion(self(images), target)
+        self.log("train/loss", loss, prog_bar=True)
+        parts = getattr(self.criterion, "parts", {})  # WeightedSum keeps each term
         if len(parts) > 1:
             self.log_dict({f"train/loss_{name}": value for name, value in parts.items()})
-        return total
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -135,8 +136,7 @@ class ImageTask(L.LightningModule):
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> None:
         images, target = batch
         logits = self(images)
-        total, _ = self.criterion(logits, target)
-        self.log(f"{stage}/loss", total, sync_dist=True)
+        self.log(f"{stage}/loss", self.criterion(logits, target), sync_dist=True)
         self.update_metrics(metrics, logits.float(), target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
