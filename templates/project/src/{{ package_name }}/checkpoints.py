@@ -11,17 +11,28 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from pydantic import ValidationError
 
-from .config import EVALUATION_SETTINGS, Config, ConfigError, describe
+from .config import EVALUATION_SETTINGS, Config, describe
+from .errors import CheckpointError, ConfigError
 
 CONFIG_KEY = "config"
 """Where a checkpoint keeps its run's resolved config, as plain JSON-able data."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, or was not written by ``train``."""
+class StoreConfig(Callback):
+    """Writes the run's resolved config into every checkpoint, under ``CONFIG_KEY``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config.model_dump(mode="json")
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[CONFIG_KEY] = self.config
 
 
 def read_checkpoint(path: Path, key: str) -> dict[str, Any]:

@@ -10,22 +10,26 @@ import lightning as L
 import torch
 import yaml
 
-from .checkpoints import for_evaluation, read_checkpoint, trained_config
+from .build import build_data, build_task, load_task
+from .checkpoints import for_evaluation
 from .components.export.onnx import check_onnx, export_onnx
-from .config import Config, ConfigError
-from .data import DataModule, write_sample_data
-from .tasks import TASKS, ImageTask
+from .config import Config
+from .data import write_sample_data
+from .errors import ConfigError
+from .tasks import ImageTask
 from .trainer import build_trainer
 
 
 def train(config: Config) -> dict[str, float]:
     """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory."""
     L.seed_everything(config.trainer.seed, workers=True)
-    task, data = build(config)
+    task, data = build_task(config), build_data(config)
     trainer = build_trainer(config)
     run_dir = Path(trainer.log_dir or config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
     trainer.fit(task, datamodule=data, ckpt_path=config.resume)
     metrics = _as_floats(trainer.callback_metrics)
     _write_json(run_dir / "metrics.json", metrics)
@@ -71,14 +75,11 @@ def load_run(config: Config) -> tuple[Path, Config, ImageTask]:
     """The checkpoint to evaluate, the config it was trained with, and its trained task.
 
     The model comes from the checkpoint's own config; data paths, batch size,
-    workers and hardware settings come from ``config`` (see ``EVALUATION_SETTINGS``).
+    workers and hardware come from ``config`` (see ``config.EVALUATION_SETTINGS``).
     """
     path = find_checkpoint(config)
-    checkpoint = read_checkpoint(path, "ckpt_path")
-    config = for_evaluation(trained_config(checkpoint, path), config)
-    task = TASKS[config.task](config)
-    task.load_state_dict(checkpoint["state_dict"])
-    return path, config, task
+    trained, task = load_task(path, "ckpt_path")
+    return path, for_evaluation(trained, config), task
 
 
 def find_checkpoint(config: Config) -> Path:
@@ -94,15 +95,6 @@ def find_checkpoint(config: Config) -> Path:
             f"no checkpoint under {config.run_dir / config.run_name}; train first or set ckpt_path="
         )
     return candidates[-1]
-
-
-def build(config: Config) -> tuple[ImageTask, DataModule]:
-    """The task's LightningModule and the DataModule, both from the config."""
-    return TASKS[config.task](config), build_data(config)
-
-
-def build_data(config: Config) -> DataModule:
-    return DataModule(config.data, config.augmentations, config.model.num_classes)
 
 
 def _output_dir(checkpoint: Path, stage: str) -> Path:
