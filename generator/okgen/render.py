@@ -32,9 +32,12 @@ def template_data(
     tasks: list[str],
 ) -> dict[str, Any]:
     """Everything the copier template renders from."""
-    components: dict[str, list[dict[str, str]]] = {kind: [] for kind in catalogue.components}
+    components: dict[str, list[dict[str, str | None]]] = {k: [] for k in catalogue.components}
     for c in plan.components:
-        components[c.kind].append({"name": c.name, "module": c.module, "symbol": c.symbol})
+        components[c.kind].append(
+            # output/input: the neck/head shape contract, which the project checks too
+            dict(name=c.name, module=c.module, symbol=c.symbol, output=c.output, input=c.input)
+        )
     return {
         **answers.model_dump(),
         "project_name": project_name,

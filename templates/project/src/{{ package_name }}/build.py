@@ -21,7 +21,7 @@ from .config import Config, LossSpec, check_params, pick
 from .data import DATASET_FORMATS, DataModule
 from .errors import ConfigError
 from .losses import LOSSES
-from .model import HEADS, NECKS, POOLINGS, ImageModel
+from .model import HEADS, NECKS, POOLINGS, ImageModel, check_shapes
 from .tasks import TASKS, ImageTask
 
 T = TypeVar("T")
@@ -30,6 +30,7 @@ T = TypeVar("T")
 def build_model(config: Config) -> ImageModel:
     """backbone -> neck -> pooling -> head, wiring channels and strides through."""
     model = config.model
+    check_shapes(model)
     backbone = construct(TimmBackbone, model.backbone.params, "model.backbone", model.backbone.name)
     neck_cls = pick(NECKS, model.neck.name, "model.neck.name")
     neck = construct(neck_cls, model.neck.params, "model.neck", backbone.out_channels, backbone.strides)
