@@ -31,6 +31,10 @@ class LinearHead(nn.Module):
         layers += [nn.Dropout(dropout), nn.Linear(in_channels, num_classes)]
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x: (B, C)`` -> logits ``(B, num_classes)``."""
+    def forward(self, x: torch.Tensor, image_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """``x: (B, C)`` -> logits ``(B, num_classes)``.
+
+        ``image_size`` is ignored: every head takes ``(features, image_size)``, so a
+        model calls vector and map heads alike.
+        """
         return self.layers(x)

@@ -21,11 +21,11 @@ class SegmentationHead(nn.Module):
         self.dropout = nn.Dropout2d(dropout)
         self.classifier = nn.Conv2d(in_channels, num_classes, 1)
 
-    def forward(self, x: Tensor, output_size: tuple[int, int]) -> Tensor:
-        """x: (B, in_channels, h, w), output_size: (H, W) -> logits (B, num_classes, H, W).
+    def forward(self, x: Tensor, image_size: tuple[int, int]) -> Tensor:
+        """x: (B, in_channels, h, w), image_size: (H, W) -> logits (B, num_classes, H, W).
 
-        Upsampling the logits (not the features) keeps the full-resolution
-        tensor at num_classes channels.
+        Every head takes ``(features, image_size)``. Upsampling the logits (not the
+        features) keeps the full-resolution tensor at num_classes channels.
         """
         logits = self.classifier(self.dropout(x))
-        return F.interpolate(logits, size=output_size, mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=image_size, mode="bilinear", align_corners=False)

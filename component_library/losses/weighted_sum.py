@@ -1,4 +1,4 @@
-"""A weighted sum of loss terms that also reports each term."""
+"""A weighted sum of loss terms that also keeps each term, for logging."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ class WeightedSum(nn.Module):
         terms: name -> ``(loss, weight)``; every loss maps
             ``(logits, target)`` to a scalar. The order is kept.
 
-    ``forward(logits, target)`` returns ``(total, parts)``: the weighted sum,
-    a scalar, and name -> each *unweighted* term, for logging.
+    ``forward(logits, target)`` returns the weighted sum, a scalar tensor, like
+    any other loss. After each call, ``parts`` holds name -> each *unweighted*
+    term (detached), so a training loop can log the terms without unpacking.
     """
 
     def __init__(self, terms: Mapping[str, tuple[nn.Module, float]]) -> None:
@@ -25,9 +26,10 @@ class WeightedSum(nn.Module):
         # A ModuleDict registers the losses, so their buffers follow .to(device).
         self.losses = nn.ModuleDict({name: loss for name, (loss, _) in terms.items()})
         self.weights = {name: float(weight) for name, (_, weight) in terms.items()}
+        self.parts: dict[str, Tensor] = {}
 
-    def forward(self, logits: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """logits, target: whatever the terms take -> (scalar total, name -> scalar term)."""
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits, target: whatever the terms take -> scalar total; sets ``parts``."""
         parts = {name: loss(logits, target) for name, loss in self.losses.items()}
-        total = sum(self.weights[name] * value for name, value in parts.items())
-        return total, parts
+        self.parts = {name: value.detach() for name, value in parts.items()}
+        return sum(self.weights[name] * value for name, value in parts.items())

@@ -46,7 +46,15 @@ def template_data(
     components: dict[str, list[dict[str, Any]]] = {kind: [] for kind in catalogue.components}
     examples: dict[str, dict[str, str]] = {kind: {} for kind in catalogue.components}
     for c in plan.components:
-        fields = {"name": c.name, "module": c.module, "symbol": c.symbol, "core": c.core}
+        # output/input: the neck/head shape contract, which the project checks too
+        fields = {
+            "name": c.name,
+            "module": c.module,
+            "symbol": c.symbol,
+            "core": c.core,
+            "output": getattr(c, "output", None),
+            "input": getattr(c, "input", None),
+        }
         components[c.kind].append(fields)
         examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task, values))
     return {

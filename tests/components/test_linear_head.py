@@ -44,3 +44,9 @@ def test_gradients_reach_every_parameter_and_the_input(hidden_dim: int | None) -
     head(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+def test_takes_the_image_size_like_every_head_and_ignores_it() -> None:
+    head = LinearHead(16, 5).eval()
+    x = torch.randn(3, 16)
+    torch.testing.assert_close(head(x, (64, 48)), head(x), rtol=0, atol=0)

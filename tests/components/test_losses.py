@@ -320,11 +320,13 @@ def test_weighted_sum_adds_weighted_terms_and_reports_each() -> None:
     target = torch.randint(0, K, (2, 4, 4))
     ce, dice = CrossEntropyLoss(weight=[1.0, 2.0, 1.0, 1.0]), DiceLoss()
     combined = WeightedSum({"cross_entropy": (ce, 1.0), "dice": (dice, 0.5)})
-    total, parts = combined(logits, target)
+    total = combined(logits, target)
+    parts = combined.parts
     assert list(parts) == ["cross_entropy", "dice"]
     torch.testing.assert_close(parts["cross_entropy"], ce(logits, target))
     torch.testing.assert_close(parts["dice"], dice(logits, target))
     torch.testing.assert_close(total, parts["cross_entropy"] + 0.5 * parts["dice"])
+    assert total.shape == () and not any(part.requires_grad for part in parts.values())
     total.backward()
     assert logits.grad is not None
     # The terms are submodules, so their buffers move and are saved with the model.

@@ -36,13 +36,13 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_task_runs_on_backbone_family(projects: dict[str, Path], task: str, backbone: str) -> None:
     package = f"family_{task}"
     config_module = importlib.import_module(f"{package}.config")
-    model_module = importlib.import_module(f"{package}.model")
+    build = importlib.import_module(f"{package}.build")
     size = 64
     overrides = [f"model.backbone.name={backbone}"]
     if backbone.startswith("swin"):  # swin fixes its input size at creation
         overrides.append(f"model.backbone.params={{pretrained: false, img_size: {size}}}")
     config = config_module.load_config(projects[task] / "configs" / "train.yaml", overrides)
-    model = model_module.build_model(config.model)
+    model = build.build_model(config)
     logits = model(torch.rand(2, 3, size, size))
     classes = config.model.num_classes
     expected = (2, classes, size, size) if task == "segmentation" else (2, classes)

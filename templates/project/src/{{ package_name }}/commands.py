@@ -10,21 +10,26 @@ import lightning as L
 import torch
 import yaml
 
+from .build import build_data, build_task, load_task
+from .checkpoints import for_evaluation
 from .components.export.onnx import check_onnx, export_onnx
-from .config import Config, ConfigError
-from .data import DataModule, write_sample_data
-from .tasks import TASKS, ImageTask
+from .config import Config
+from .data import write_sample_data
+from .errors import ConfigError
+from .tasks import ImageTask
 from .trainer import build_trainer
 
 
 def train(config: Config) -> dict[str, float]:
     """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory."""
     L.seed_everything(config.trainer.seed, workers=True)
-    task, data = build(config)
+    task, data = build_task(config), build_data(config)
     trainer = build_trainer(config)
     run_dir = Path(trainer.log_dir or config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
     trainer.fit(task, datamodule=data, ckpt_path=config.resume)
     metrics = _as_floats(trainer.callback_metrics)
     _write_json(run_dir / "metrics.json", metrics)
@@ -34,30 +39,25 @@ def train(config: Config) -> dict[str, float]:
 
 def evaluate(config: Config, stage: str) -> dict[str, float]:
     """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``."""
-    checkpoint = find_checkpoint(config)
-    task, data = build(config)
+    checkpoint, config, task = load_run(config)
     trainer = build_trainer(config, fit=False)
     run = trainer.validate if stage == "validate" else trainer.test
-    metrics = _as_floats(run(task, datamodule=data, ckpt_path=checkpoint, verbose=False)[0])
+    metrics = _as_floats(run(task, datamodule=build_data(config), verbose=False)[0])
     _write_json(_output_dir(checkpoint, stage) / "metrics.json", metrics)
     return metrics
 
 
 def predict(config: Config) -> Path:
     """Predict every image under ``data.predict_root``; the task decides the file format."""
-    checkpoint = find_checkpoint(config)
-    task, data = build(config)
+    checkpoint, config, task = load_run(config)
     trainer = build_trainer(config, fit=False)
-    outputs = trainer.predict(task, datamodule=data, ckpt_path=checkpoint)
+    outputs = trainer.predict(task, datamodule=build_data(config))
     return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
 
 
 def export(config: Config) -> Path:
     """ONNX with a dynamic batch axis, checked against onnxruntime before it is kept."""
-    checkpoint = find_checkpoint(config)
-    task, _ = build(config)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    task.load_state_dict(state)
+    checkpoint, config, task = load_run(config)
     size = config.data.image_size
     sample = torch.rand(1, 3, size, size)
     path = export_onnx(task.model, sample, _output_dir(checkpoint, "export") / "model.onnx")
@@ -71,11 +71,20 @@ def sample_data(config: Config, root: Path | None) -> Path:
     return write_sample_data(config.data, config.model.num_classes, root)
 
 
+def load_run(config: Config) -> tuple[Path, Config, ImageTask]:
+    """The checkpoint to evaluate, the config it was trained with, and its trained task.
+
+    The model comes from the checkpoint's own config; data paths, batch size,
+    workers and hardware come from ``config`` (see ``config.EVALUATION_SETTINGS``).
+    """
+    path = find_checkpoint(config)
+    trained, task = load_task(path, "ckpt_path")
+    return path, for_evaluation(trained, config), task
+
+
 def find_checkpoint(config: Config) -> Path:
     """``ckpt_path`` from the config, else the newest run's best checkpoint."""
     if config.ckpt_path is not None:
-        if not config.ckpt_path.is_file():
-            raise ConfigError(f"ckpt_path: no checkpoint at {config.ckpt_path}")
         return config.ckpt_path
     candidates = sorted(
         (config.run_dir / config.run_name).glob("version_*/checkpoints/best*.ckpt"),
@@ -86,13 +95,6 @@ def find_checkpoint(config: Config) -> Path:
             f"no checkpoint under {config.run_dir / config.run_name}; train first or set ckpt_path="
         )
     return candidates[-1]
-
-
-def build(config: Config) -> tuple[ImageTask, DataModule]:
-    """The task's LightningModule and the DataModule, both from the config."""
-    task = TASKS[config.task](config)
-    data = DataModule(config.data, config.augmentations, config.model.num_classes)
-    return task, data
 
 
 def _output_dir(checkpoint: Path, stage: str) -> Path:

@@ -9,7 +9,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from .callbacks import build_callbacks
+from .build import build_callbacks
+from .checkpoints import StoreConfig
 from .components.callbacks.unfreeze import UnfreezeSchedule
 from .config import Config, TrainerConfig
 from .throughput import Throughput
@@ -58,6 +59,7 @@ def build_trainer(config: Config, *, fit: bool = True, fast_dev_run: bool = Fals
                 save_last=config.checkpoint.save_last,
                 auto_insert_metric_name=False,
             ),
+            StoreConfig(config),
             UnfreezeSchedule([stage.model_dump() for stage in config.unfreeze]),
             Throughput(),
             *build_callbacks(config),

@@ -1,42 +1,91 @@
 """What every task shares: the training and evaluation loop, logging and optimisation.
 
-A task subclass only says what its outputs mean: which metrics to track and
-how to turn logits into prediction files.
+A task is built from the parts it uses (the network, the loss, the metrics and
+the optimiser settings), not from the whole config, so a notebook or another
+project can reuse it or swap one part. ``build.py`` assembles it from the config.
+A subclass only says what its outputs mean: which metrics suit it and how to turn
+logits into prediction files.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from ..components.optim.param_groups import param_groups
 from ..components.optim.schedulers import build_scheduler
-from ..config import Config
-from ..losses import build_loss
-from ..model import build_model
+from ..config import OptimizerConfig, SchedulerConfig
+from ..errors import CheckpointError
 
 
 class ImageTask(L.LightningModule):
-    """Images in, logits out; batches are ``(images (B, 3, H, W), target)``."""
+    """Images in, logits out; batches are ``(images (B, 3, H, W), target)``.
 
-    def __init__(self, config: Config) -> None:
+    Args:
+        model: ``images (B, 3, H, W) -> logits``.
+        criterion: ``(logits, target) -> scalar loss``, any ``nn.Module``. If it has
+            a ``parts`` dict (``WeightedSum`` does), each part is logged too.
+        metrics: The task's metrics, updated with ``(probabilities, target)``;
+            cloned for validation (``val/``) and test (``test/``).
+        optimizer: Optimiser settings: name, learning rate, weight decay, momentum.
+        scheduler: Learning-rate schedule: warmup, then cosine, step, constant or plateau.
+        monitor: The logged metric ``plateau`` watches, and ``"min"`` or ``"max"``.
+        channels_last: Run the model on NHWC tensors (faster on tensor-core GPUs).
+        compile: ``torch.compile`` the model before training.
+    """
+
+    metrics_factory: ClassVar[Callable[..., MetricCollection]]
+    """``(num_classes, **config.metrics) -> MetricCollection``: the task's default metrics."""
+    shared_metric_settings: ClassVar[tuple[str, ...]] = ()
+    """Settings under ``metrics:`` that the task also takes as keyword arguments."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: nn.Module,
+        metrics: MetricCollection,
+        optimizer: OptimizerConfig,
+        scheduler: SchedulerConfig,
+        *,
+        monitor: tuple[str, str] = ("val/loss", "min"),
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
         super().__init__()
-        self.config = config
-        self.model = build_model(config.model)
-        self.criterion = build_loss(config.losses)
-        metrics = self.build_metrics()
+        self.model = model
+        self.criterion = criterion
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.optimizer_settings = optimizer
+        self.scheduler_settings = scheduler
+        self.monitor = monitor
+        self.channels_last = channels_last
+        self.compile_model = compile
 
-    @abstractmethod
-    def build_metrics(self) -> MetricCollection:
-        """The task's metrics; ``update(logits, target)`` is called on every eval batch."""
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: Any = "cpu"
+    ) -> ImageTask:
+        """Rebuild the trained task from a checkpoint alone: no config file, no CLI.
+
+        Checkpoints written by ``train`` carry their run's config; the task is built
+        from it and the trained weights are loaded, so
+        ``ClassificationTask.load_from_checkpoint(path)`` works in a notebook.
+        Call ``.eval()`` before inference, as with any module.
+        """
+        from ..build import load_task  # build.py imports this module
+
+        _, task = load_task(Path(checkpoint_path), "checkpoint_path")
+        if not isinstance(task, cls):
+            raise CheckpointError(f"{checkpoint_path} holds a {type(task).__name__}, not a {cls.__name__}")
+        return task.to(map_location)
 
     @abstractmethod
     def write_predictions(self, outputs: list[dict[str, Any]], directory: Path) -> Path:
@@ -50,23 +99,24 @@ class ImageTask(L.LightningModule):
         metrics.update(self.probabilities(logits), target)
 
     def forward(self, images: Tensor) -> Tensor:
-        if self.config.trainer.channels_last:  # NHWC activations run faster on tensor cores
+        if self.channels_last:  # NHWC activations run faster on tensor cores
             images = images.contiguous(memory_format=torch.channels_last)
         return self.model(images)
 
     def configure_model(self) -> None:
-        if self.config.trainer.compile:
+        if self.compile_model:
             self.model.compile()
-        if self.config.trainer.channels_last:
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, target = batch
-        total, parts = self.criterion(self(images), target)
-        self.log("train/loss", total, prog_bar=True)
+        loss = self.criterion(self(images), target)
+        self.log("train/loss", loss, prog_bar=True)
+        parts = getattr(self.criterion, "parts", {})
         if len(parts) > 1:
             self.log_dict({f"train/loss_{name}": value for name, value in parts.items()})
-        return total
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -85,14 +135,17 @@ class ImageTask(L.LightningModule):
         return {"paths": list(paths), "logits": self(images).float().cpu()}
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optim, schedule = self.config.optimizer, self.config.scheduler
-        groups = param_groups(self, weight_decay=optim.weight_decay)
-        if optim.name == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, nesterov=True)
+        settings, schedule = self.optimizer_settings, self.scheduler_settings
+        groups = param_groups(self, weight_decay=settings.weight_decay)
+        if settings.name == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                groups, lr=settings.lr, momentum=settings.momentum, nesterov=True
+            )
         else:
-            optimizer = torch.optim.AdamW(groups, lr=optim.lr)
+            optimizer = torch.optim.AdamW(groups, lr=settings.lr)
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
+        monitor, mode = self.monitor
         scheduler = build_scheduler(
             optimizer,
             name=schedule.name,
@@ -102,16 +155,15 @@ class ImageTask(L.LightningModule):
             step_size=schedule.step_epochs * steps_per_epoch,
             gamma=schedule.gamma,
             patience=schedule.patience,
-            monitor=self.config.checkpoint.monitor,
-            mode=self.config.checkpoint.mode,
+            monitor=monitor,
+            mode=mode,
         )
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> None:
         images, target = batch
         logits = self(images)
-        total, _ = self.criterion(logits, target)
-        self.log(f"{stage}/loss", total, sync_dist=True)
+        self.log(f"{stage}/loss", self.criterion(logits, target), sync_dist=True)
         self.update_metrics(metrics, logits.float(), target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:

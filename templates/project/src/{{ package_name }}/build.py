@@ -1,0 +1,132 @@
+"""Everything built from the config, in one place: model, criterion, task and data.
+
+The classes assembled here take plain parts (modules and settings), never the
+whole config, so a notebook or another project can build them by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lightning.pytorch.callbacks import Callback
+
+from .callbacks import CALLBACKS
+from .checkpoints import read_checkpoint, trained_config
+from .components.backbones.timm_backbone import TimmBackbone
+from .components.losses.weighted_sum import WeightedSum
+from .components.transforms.albumentations_yaml import TransformConfigError, build_transform
+from .config import Config, LossSpec, check_params, pick
+from .data import DATASET_FORMATS, DataModule
+from .errors import ConfigError
+from .losses import LOSSES
+from .model import HEADS, NECKS, POOLINGS, ImageModel, check_shapes
+from .tasks import TASKS, ImageTask
+
+T = TypeVar("T")
+
+
+def build_model(config: Config) -> ImageModel:
+    """backbone -> neck -> pooling -> head, wiring channels and strides through."""
+    model = config.model
+    check_shapes(model)
+    backbone = construct(TimmBackbone, model.backbone.params, "model.backbone", model.backbone.name)
+    neck_cls = pick(NECKS, model.neck.name, "model.neck.name")
+    neck = construct(neck_cls, model.neck.params, "model.neck", backbone.out_channels, backbone.strides)
+    channels = neck.out_channels[-1]
+    pooling = None
+    if model.pooling is not None:
+        pooling_cls = pick(POOLINGS, model.pooling.name, "model.pooling.name")
+        pooling = construct(pooling_cls, model.pooling.params, "model.pooling", channels)
+        channels = pooling.out_channels
+    head_cls = pick(HEADS, model.head.name, "model.head.name")
+    head = construct(head_cls, model.head.params, "model.head", channels, model.num_classes)
+    return ImageModel(backbone, neck, pooling, head)
+
+
+def build_criterion(specs: list[LossSpec]) -> WeightedSum:
+    """One ``WeightedSum`` term per ``losses:`` entry; each term is logged on its own."""
+    terms = {}
+    for index, spec in enumerate(specs):
+        loss_cls = pick(LOSSES, spec.name, f"losses.{index}.name")
+        name = spec.name if spec.name not in terms else f"{spec.name}_{index}"  # e.g. two CEs
+        terms[name] = (construct(loss_cls, spec.params, f"losses.{index}"), spec.weight)
+    return WeightedSum(terms)
+
+
+def build_task(config: Config) -> ImageTask:
+    """The task's LightningModule, from the parts the config describes."""
+    task_cls = TASKS[config.task]
+    metrics = construct(
+        task_cls.metrics_factory, config.metrics, "metrics", config.model.num_classes, nested=False
+    )
+    shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
+    return task_cls(
+        build_model(config),
+        build_criterion(config.losses),
+        metrics,
+        config.optimizer,
+        config.scheduler,
+        monitor=(config.checkpoint.monitor, config.checkpoint.mode),
+        channels_last=config.trainer.channels_last,
+        compile=config.trainer.compile,
+        **shared,
+    )
+
+
+def build_data(config: Config) -> DataModule:
+    """The DataModule: the dataset format, its splits, the augmentations and the loaders."""
+    transforms = {}
+    for split, steps in (("train", config.augmentations.train), ("val", config.augmentations.val)):
+        try:
+            transforms[split] = build_transform(steps)
+        except TransformConfigError as error:
+            raise ConfigError(f"augmentations.{split}: {error}") from None
+    return DataModule(
+        pick(DATASET_FORMATS, config.data.format, "data.format"),
+        config.data,
+        transforms["train"],
+        transforms["val"],
+        config.model.num_classes,
+    )
+
+
+def build_callbacks(config: Config) -> list[Callback]:
+    """One callback per entry under ``callbacks:``, built with its parameters."""
+    return [
+        construct(pick(CALLBACKS, name, "callbacks"), params, f"callbacks.{name}", nested=False)
+        for name, params in config.callbacks.items()
+    ]
+
+
+def load_task(path: Path, key: str) -> tuple[Config, ImageTask]:
+    """The config a checkpoint was trained with, and its task with the trained weights.
+
+    ``key`` names the setting that gave ``path`` (e.g. ``ckpt_path``) in errors.
+    """
+    checkpoint = read_checkpoint(path, key)
+    config = trained_config(checkpoint, path)
+    task = build_task(config)
+    task.load_state_dict(checkpoint["state_dict"])
+    return config, task
+
+
+def construct(
+    factory: Callable[..., T],
+    params: Mapping[str, Any],
+    key: str,
+    *args: Any,
+    nested: bool = True,
+) -> T:
+    """``factory(*args, **params)``; a bad param or value is a ConfigError naming ``key``.
+
+    Components raise ``ValueError`` for values they cannot use, such as an unknown
+    timm model; here that becomes one line that names the config key.
+    """
+    params_key = f"{key}.params" if nested else key
+    check_params(factory, params, params_key)
+    try:
+        return factory(*args, **params)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
