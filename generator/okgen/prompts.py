@@ -122,7 +122,7 @@ def summary_table(catalogue: Catalogue, answers: Answers, target: Path) -> Table
         for index, question in enumerate(questions):
             value = getattr(answers, question.key)
             names = value if question.many else [value]
-            about = "; ".join(filter(None, (question.summary(catalogue, str(n)) for n in names)))
+            about = " ".join(filter(None, (question.summary(catalogue, str(n)) for n in names)))
             table.add_row(  # Text, not markup: an answer's brackets stay text
                 Text(panel if index == 0 else "", style="bold"),
                 question.key.replace("_", " "),

@@ -217,9 +217,7 @@ QUESTIONS = (
         check=_at_least(0),
         panel=TRAINING,
     ),
-    Question(
-        "max_epochs", "Training epochs", int, check=_at_least(1), since=2, panel=TRAINING
-    ),
+    Question("max_epochs", "Training epochs", int, check=_at_least(1), since=2, panel=TRAINING),
     Question(
         "callbacks",
         "Extra callbacks",
