@@ -190,24 +190,29 @@ def list_components(
     console = Console()
     if console.is_terminal:
         for each in kinds:
-            console.print(_kind_table(catalogue, each))
+            console.print(_kind_table(catalogue, each, expand=True))
         return
     # Piped: one line per component, never wrapped, coloured or padded with trailing blanks.
     console = Console(width=1000, no_color=True, highlight=False)
     with console.capture() as captured:
         for each in kinds:
-            console.print(_kind_table(catalogue, each))
+            console.print(_kind_table(catalogue, each, expand=False))
     typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
-def _kind_table(catalogue: Catalogue, kind: str) -> Table:
+def _kind_table(catalogue: Catalogue, kind: str, *, expand: bool) -> Table:
+    """One kind's components; ``expand``: fill the terminal, the summary taking the most."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=kind, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-    for column, style in (("name", "cyan"), ("summary", ""), ("tasks", ""), ("extra", "dim")):
-        table.add_column(column, style=style)
+    table = Table(
+        title=kind, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, expand=expand
+    )
+    table.add_column("name", style="cyan", no_wrap=True)
+    table.add_column("summary", ratio=4)
+    table.add_column("tasks", ratio=2)
+    table.add_column("extra packages", style="dim", ratio=1)
     for component in catalogue.components[kind].values():
         tasks = "every project" if component.core else ", ".join(component.tasks)
         table.add_row(  # Text, not markup: brackets in a summary stay text

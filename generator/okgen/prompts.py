@@ -113,22 +113,25 @@ def _problem(question: Question, answer: Any) -> str | None:
 
 
 def summary_table(catalogue: Catalogue, answers: Answers, target: Path) -> Table:
-    """Every answer by panel, with the catalogue's summary of what it names."""
-    table = Table(title=f"okgen new {target}", box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("", "question", "answer", "what it is"):
-        table.add_column(column, overflow="fold")
+    """Every answer under its panel, with the catalogue's summary of what it names."""
+    table = Table(
+        title=f"okgen new {target}", box=box.SIMPLE_HEAD, title_justify="left", expand=True
+    )
+    table.add_column("question", no_wrap=True)
+    table.add_column("answer", overflow="fold", ratio=1)
+    table.add_column("what it is", ratio=2)
     for panel in PANELS:
+        table.add_row(Text(panel, style="bold"))
         questions = [q for q in QUESTIONS if q.panel == panel]
-        for index, question in enumerate(questions):
+        for question in questions:
             value = getattr(answers, question.key)
             names = value if question.many else [value]
             about = " ".join(filter(None, (question.summary(catalogue, str(n)) for n in names)))
             table.add_row(  # Text, not markup: an answer's brackets stay text
-                Text(panel if index == 0 else "", style="bold"),
-                question.key.replace("_", " "),
+                "  " + question.key.replace("_", " "),
                 Text(_shown(value), style="cyan"),
                 Text(about, style="dim"),
-                end_section=index == len(questions) - 1,
+                end_section=question is questions[-1],
             )
     return table
 

@@ -1,9 +1,10 @@
 """The questions of ``okgen new``, declared once.
 
 Each :class:`Question` is the single place a question is spelled out. Everything
-else is derived from :data:`QUESTIONS`: the ``okgen new`` options and their help
-(``cli.py``), the answer models and their validation, the interactive prompts and
-the task defaults (``answers.py``), the answers a task added later brings
+else is derived from :data:`QUESTIONS`: the ``okgen new`` options, their help and
+its panels (``cli.py``), the answer models, their validation and the task defaults
+(``answers.py``), the interactive prompts and the summary of the answers
+(``prompts.py``), the answers a task added later brings
 (``add.py``), and the variables the copier template renders from (every answer
 is one). Adding a question means adding a record here, with ``since`` set to the
 new :data:`ANSWERS_VERSION`; projects made before get its default on ``update``.
