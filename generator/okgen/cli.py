@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 import typer
 
 from . import __version__
-from .errors import OkgenError
+from .errors import IncompatibleChoiceError, OkgenError
 from .questions import OUTPUT, QUESTIONS, Question
 
 if TYPE_CHECKING:
@@ -141,17 +141,24 @@ def _create_interactively(name: str, choices: Choices, output_dir: Path) -> Crea
 
     catalogue = load_catalogue()
     target = output_dir / name
-    try:
-        return create_project(
-            name,
-            choices,
-            output_dir=output_dir,
-            ask=Prompter(catalogue),
-            confirm=lambda answers: confirm_answers(catalogue, answers, target),
-        )
-    except KeyboardInterrupt:
-        typer.secho("cancelled: nothing was written", fg=typer.colors.RED, err=True)
-        raise typer.Exit(130) from None
+    prompter = Prompter(catalogue)
+    while True:
+        try:
+            return create_project(
+                name,
+                choices,
+                output_dir=output_dir,
+                ask=prompter,
+                confirm=lambda answers: confirm_answers(catalogue, answers, target),
+            )
+        except KeyboardInterrupt:
+            typer.secho("cancelled: nothing was written", fg=typer.colors.RED, err=True)
+            raise typer.Exit(130) from None
+        except IncompatibleChoiceError as error:
+            if not prompter.again():  # the same answers again: they will not fit this time
+                raise
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            typer.secho("Answer again; your answers are the defaults.", err=True)
 
 
 def _created(root: Path, typed: Path) -> None:

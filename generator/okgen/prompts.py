@@ -32,14 +32,30 @@ _BY_TEXT = {question.text: question for question in QUESTIONS}
 class Prompter:
     """Asks one question on the terminal; an :data:`okgen.answers.Ask`.
 
-    Ctrl-C raises KeyboardInterrupt (questionary's ``unsafe_ask``).
+    It remembers the answers of a round of questions: when they do not fit together
+    (an :class:`~okgen.errors.IncompatibleChoiceError`), :meth:`again` makes them the
+    defaults of the next round. Ctrl-C raises KeyboardInterrupt (``unsafe_ask``).
     """
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
+        self.answered: dict[str, Any] = {}  # this round's answers, by question key
+        self.previous: dict[str, Any] = {}  # the last round's, the defaults of this one
+
+    def again(self) -> bool:
+        """Start a new round with this one's answers as defaults; False if none changed."""
+        changed = self.answered != self.previous
+        self.previous, self.answered = self.answered, {}
+        return changed
 
     def __call__(self, text: str, offered: list[str] | None, default: Any) -> Any:
         question = _BY_TEXT[text]
+        default = self.previous.get(question.key, default)
+        self.answered[question.key] = answer = self._ask(question, offered, default)
+        return answer
+
+    def _ask(self, question: Question, offered: list[str] | None, default: Any) -> Any:
+        text = question.text
         if question.type is bool:
             return questionary.confirm(text, default=default).unsafe_ask()
         if offered is None:

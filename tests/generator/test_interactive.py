@@ -63,12 +63,12 @@ def test_a_whole_session_with_arrow_keys_writes_the_chosen_project(tmp_path: Pat
     answer(child, "Neck", DOWN + ENTER)  # fpn, unet
     answer(child, "Head", ENTER)  # a map head: the pooling question is never asked
     # cross_entropy and dice, the task's defaults, are ticked: untick both...
-    # The prompt refuses no loss at all (the answer below proves it stayed open); a
-    # pseudo-terminal that answers no cursor-position request does not show its message.
+    # The prompts refuse what the declaration's check refuses, and stay open: the answers
+    # in the manifest prove it (their messages are redrawn per key, so not asserted here).
     answer(child, "Losses", SPACE + DOWN * 3 + SPACE + ENTER)
     answer(child, "", DOWN * 2 + SPACE + ENTER)  # ...and tick lovasz
     answer(child, "Dataset format", DOWN + ENTER)  # mask_folder, mask_csv
-    # Text is re-asked until the declaration's type and check accept it: 1, x, then 3.
+    # Text is asked until the declaration's type and check accept it: 1, x, then 3.
     answer(child, "Number of classes", BACKSPACE * 3 + "1" + ENTER)
     answer(child, "", BACKSPACE + "x" + ENTER)
     answer(child, "", BACKSPACE + "3" + ENTER)
@@ -137,3 +137,33 @@ def test_ctrl_c_cancels_and_writes_nothing(tmp_path: Path) -> None:
     screen = finish(child)
     assert child.exitstatus == 130 and "cancelled: nothing was written" in screen
     assert list(tmp_path.iterdir()) == []
+
+
+def test_answers_that_do_not_fit_are_asked_again_with_them_as_defaults(tmp_path: Path) -> None:
+    flags = ["--task", "classification", "--backbone", "resnet18", "--no-pretrained"]
+    flags += ["--neck", "identity", "--pooling", "avg", "--head", "linear"]
+    flags += ["--loss", "cross_entropy", "--dataset-format", "image_folder"]
+    flags += ["--num-classes", "4", "--image-size", "64", "--accelerator", "cpu"]
+    flags += ["--precision", "auto", "--unfreeze-epoch", "0", "--description", "x"]
+    flags += ["--callback", "ema"]
+    child = spawn(tmp_path, "p", *flags)
+    answer(child, "Devices", BACKSPACE * 4 + "0,1" + ENTER)  # GPU indices on a cpu
+    answer(child, "Training epochs", ENTER)
+    answer(child, "Devices", BACKSPACE * 3 + "2" + ENTER)
+    answer(child, "Training epochs", BACKSPACE + "3" + ENTER)
+    answer(child, "Write the project to p", "y")
+    screen = finish(child)
+    assert child.exitstatus == 0, screen
+    assert "error: devices '0,1' lists GPU indices, but the accelerator is cpu" in screen
+    assert "Answer again; your answers are the defaults." in screen
+    answers = json.loads((tmp_path / "p" / MANIFEST).read_text())["answers"]
+    assert (answers["devices"], answers["max_epochs"]) == ("2", 3)
+
+    child = spawn(tmp_path, "q", *flags)  # the same answers twice: the error stands
+    answer(child, "Devices", BACKSPACE * 4 + "0,1" + ENTER)
+    answer(child, "Training epochs", ENTER)
+    answer(child, "Devices", ENTER)
+    answer(child, "Training epochs", ENTER)
+    screen = finish(child)
+    assert child.exitstatus == 1 and screen.count("lists GPU indices") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
