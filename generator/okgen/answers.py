@@ -156,8 +156,6 @@ def check_compatible(catalogue: Catalogue, answers: Answers) -> None:
     catalogue.backbone_model(answers.backbone)
     for kind, name in named_components(answers):
         _check_fits(catalogue, kind, name, task)
-    if not answers.losses:
-        raise IncompatibleChoiceError("choose at least one loss")
     repeated = sorted({c for c in answers.callbacks if answers.callbacks.count(c) > 1})
     if repeated:
         raise IncompatibleChoiceError(f"callback {repeated[0]!r} is given twice")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 import typer
 
 from . import __version__
-from .errors import OkgenError
-from .questions import QUESTIONS, Question
+from .errors import IncompatibleChoiceError, OkgenError
+from .questions import OUTPUT, QUESTIONS, Question
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from .answers import Choices
+    from .catalogue import Catalogue
     from .merge import MergeResult
+    from .new import Created
 
 app = typer.Typer(
     help="Generate standalone, editable PyTorch Lightning projects for computer vision.",
@@ -45,18 +51,6 @@ def _fail(error: OkgenError) -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
-def _prompt(text: str, choices: list[str] | None, default: Any) -> Any:
-    """Ask one question on the terminal; list answers are comma-separated."""
-    if isinstance(default, bool):
-        return typer.confirm(text, default=default)
-    if choices:
-        text = f"{text} [{', '.join(choices)}]"
-    if isinstance(default, list):
-        raw = typer.prompt(text, default=",".join(default))
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return typer.prompt(text, default=default, type=type(default) if default is not None else str)
-
-
 def _option(question: Question) -> inspect.Parameter:
     """``--<option>`` of ``okgen new`` for one question, with the choices its type fixes."""
     value_type = question.type
@@ -73,7 +67,9 @@ def _option(question: Question) -> inspect.Parameter:
         question.param,
         inspect.Parameter.KEYWORD_ONLY,
         default=None,
-        annotation=Annotated[value_type | None, typer.Option(help=text)],
+        annotation=Annotated[
+            value_type | None, typer.Option(help=text, rich_help_panel=question.panel)
+        ],
     )
 
 
@@ -105,7 +101,10 @@ def new(
         Path | None, typer.Option("--answers", help="Replay a saved answers file (YAML/JSON).")
     ] = None,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where the project folder goes.")
+        Path,
+        typer.Option(
+            "--output-dir", "-o", help="Where the project folder goes.", rich_help_panel=OUTPUT
+        ),
     ] = Path("."),
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Accept the defaults for every question not given.")
@@ -115,28 +114,70 @@ def new(
     """Create a new project. Asks what flags leave open, unless --yes or without a terminal."""
     from pydantic import ValidationError
 
-    from .answers import Choices, describe_validation_error, package_name, read_answers_file
+    from .answers import Choices, describe_validation_error, read_answers_file
     from .new import create_project
 
     given = {question.key: flags[question.param] for question in QUESTIONS}
     try:
         saved = read_answers_file(answers).model_dump(exclude_none=True) if answers else {}
         choices = Choices.model_validate(saved | {k: v for k, v in given.items() if v is not None})
-        interactive = not yes and sys.stdin.isatty()
-        created = create_project(
-            name, choices, output_dir=output_dir, ask=_prompt if interactive else None
-        )
+        if yes or not sys.stdin.isatty():
+            created = create_project(name, choices, output_dir=output_dir, ask=None)
+        else:
+            created = _create_interactively(name, choices, output_dir)
     except ValidationError as error:
         raise _fail(OkgenError(describe_validation_error(error))) from None
     except OkgenError as error:
         raise _fail(error) from None
     _notes(created.notes)
-    package = package_name(name)
-    typer.echo(f"Created {created.root}")
-    typer.echo(
-        f"Next: cd {created.root} && pip install -e . && python -m {package} sample-data "
-        f"&& python -m {package} train"
-    )
+    _created(created.root, output_dir / name)
+
+
+def _create_interactively(name: str, choices: Choices, output_dir: Path) -> Created:
+    """``create_project`` with questionary prompts and a confirmation before writing."""
+    from .catalogue import load_catalogue
+    from .new import create_project
+    from .prompts import Prompter, confirm_answers
+
+    catalogue = load_catalogue()
+    target = output_dir / name
+    prompter = Prompter(catalogue)
+    while True:
+        try:
+            return create_project(
+                name,
+                choices,
+                output_dir=output_dir,
+                ask=prompter,
+                confirm=lambda answers: confirm_answers(catalogue, answers, target),
+            )
+        except KeyboardInterrupt:
+            typer.secho("cancelled: nothing was written", fg=typer.colors.RED, err=True)
+            raise typer.Exit(130) from None
+        except IncompatibleChoiceError as error:
+            if not prompter.again():  # the same answers again: they will not fit this time
+                raise
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            typer.secho("Answer again; your answers are the defaults.", err=True)
+
+
+def _created(root: Path, typed: Path) -> None:
+    """What was vendored, by kind, and the commands that come next, ready to paste."""
+    from .catalogue import KINDS
+    from .manifest import read_manifest
+
+    manifest = read_manifest(root)
+    package = manifest.package_name
+    typer.secho(f"Created {root}", fg=typer.colors.GREEN, bold=True)
+    typer.echo(f"Vendored into src/{package}/components/ (edit them freely):")
+    for kind in KINDS:
+        names = [key.split("/")[1] for key in manifest.components if key.split("/")[0] == kind]
+        if names:
+            typer.echo(f"  {kind:<11} {', '.join(names)}")
+    typer.echo("Next:")
+    commands = [f"cd {shlex.quote(str(typed))}", 'pip install -e ".[dev]"']
+    commands += [f"python -m {package} {verb}" for verb in ("sample-data", "train", "test")]
+    typer.echo("\n".join(f"  {command}" for command in commands))
 
 
 @app.command("list")
@@ -144,6 +185,8 @@ def list_components(
     kind: Annotated[str | None, typer.Argument(help="Only this kind, e.g. heads.")] = None,
 ) -> None:
     """The catalogue: each component's name, summary, tasks and extra packages."""
+    from rich.console import Console
+
     from .catalogue import KINDS, load_catalogue, resolve_kind
 
     catalogue = load_catalogue()
@@ -151,15 +194,43 @@ def list_components(
         kinds = KINDS if kind is None else (resolve_kind(kind),)
     except OkgenError as error:
         raise _fail(error) from None
-    for each in kinds:
-        typer.secho(each, bold=True)
-        for component in catalogue.components[each].values():
-            tasks = "in every project" if component.core else ", ".join(component.tasks)
-            extra = f"  [{', '.join(component.requires)}]" if component.requires else ""
-            typer.echo(f"  {component.name:<18} {component.summary}  ({tasks}){extra}")
-        if each == "backbones":
-            typer.echo("  timm models okgen tests: " + ", ".join(catalogue.backbone_models))
-            typer.echo("  any other timm model name works too (okgen warns it is untested)")
+    console = Console()
+    if console.is_terminal:
+        for each in kinds:
+            console.print(_kind_table(catalogue, each, expand=True))
+        return
+    # Piped: one line per component, never wrapped, coloured or padded with trailing blanks.
+    console = Console(width=1000, no_color=True, highlight=False)
+    with console.capture() as captured:
+        for each in kinds:
+            console.print(_kind_table(catalogue, each, expand=False))
+    typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def _kind_table(catalogue: Catalogue, kind: str, *, expand: bool) -> Table:
+    """One kind's components; ``expand``: fill the terminal, the summary taking the most."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=kind, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, expand=expand
+    )
+    table.add_column("name", style="cyan", no_wrap=True)
+    table.add_column("summary", ratio=4)
+    table.add_column("tasks", ratio=2)
+    table.add_column("extra packages", style="dim", ratio=1)
+    for component in catalogue.components[kind].values():
+        tasks = "every project" if component.core else ", ".join(component.tasks)
+        table.add_row(  # Text, not markup: brackets in a summary stay text
+            *map(Text, (component.name, component.summary, tasks, ", ".join(component.requires)))
+        )
+    if kind == "backbones":
+        for name, model in catalogue.backbone_models.items():
+            table.add_row(Text(f"  {name}"), Text(f"{model.summary} ({model.family})"), "", "")
+        table.caption = "Any other timm model name works too (okgen warns it is untested)."
+        table.caption_justify = "left"
+    return table
 
 
 NameArgument = Annotated[str, typer.Argument(help="Component name, as `okgen list` shows it.")]

@@ -45,6 +45,10 @@ class AnswersFileError(OkgenError):
     """An answers file that cannot be read or does not validate."""
 
 
+class DeclinedError(OkgenError):
+    """The user answered no when asked to confirm; nothing was written."""
+
+
 class NotAProjectError(OkgenError):
     """A command that needs a generated project was run outside one."""
 

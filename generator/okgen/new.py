@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -12,7 +12,7 @@ from pathlib import Path
 from . import __version__
 from .answers import Answers, Ask, Choices, backbone_note, package_name, resolve_answers
 from .catalogue import Catalogue, load_catalogue
-from .errors import TargetError
+from .errors import DeclinedError, TargetError
 from .manifest import Manifest
 from .plan import chosen_components, make_plan
 from .questions import ANSWERS_VERSION
@@ -25,8 +25,18 @@ class Created:
     notes: tuple[str, ...]  # warnings for the user, e.g. an untested backbone
 
 
-def create_project(name: str, given: Choices, *, output_dir: Path, ask: Ask | None) -> Created:
-    """Validate everything, render into a staging folder, then move it into place."""
+def create_project(
+    name: str,
+    given: Choices,
+    *,
+    output_dir: Path,
+    ask: Ask | None,
+    confirm: Callable[[Answers], bool] | None = None,
+) -> Created:
+    """Validate everything, render into a staging folder, then move it into place.
+
+    ``confirm`` sees the complete answers before anything is written; False stops there.
+    """
     package = package_name(name)
     target = output_dir / name
     with _writing(target):
@@ -34,6 +44,8 @@ def create_project(name: str, given: Choices, *, output_dir: Path, ask: Ask | No
         ensure_free(target)  # before rendering, so a taken name fails fast
     catalogue = load_catalogue()
     answers = resolve_answers(catalogue, given, ask)
+    if confirm is not None and not confirm(answers):
+        raise DeclinedError(f"not confirmed: nothing was written, {target} was not created")
     files, manifest = render_project(catalogue, answers, name=name, package=package)
     with _writing(target):
         root = write_new_project(target, files, manifest)

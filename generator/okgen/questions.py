@@ -1,9 +1,10 @@
 """The questions of ``okgen new``, declared once.
 
 Each :class:`Question` is the single place a question is spelled out. Everything
-else is derived from :data:`QUESTIONS`: the ``okgen new`` options and their help
-(``cli.py``), the answer models and their validation, the interactive prompts and
-the task defaults (``answers.py``), the answers a task added later brings
+else is derived from :data:`QUESTIONS`: the ``okgen new`` options, their help and
+its panels (``cli.py``), the answer models, their validation and the task defaults
+(``answers.py``), the interactive prompts and the summary of the answers
+(``prompts.py``), the answers a task added later brings
 (``add.py``), and the variables the copier template renders from (every answer
 is one). Adding a question means adding a record here, with ``since`` set to the
 new :data:`ANSWERS_VERSION`; projects made before get its default on ``update``.
@@ -13,9 +14,9 @@ This module imports nothing heavy: the CLI reads it to build its options.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, get_origin
 
 if TYPE_CHECKING:
     from .catalogue import Catalogue
@@ -34,6 +35,22 @@ class _TaskDefault:
 #: The default of a question that belongs to a task: the task's ``defaults`` in the catalogue.
 TASK: Any = _TaskDefault()
 
+#: The panels ``okgen new --help`` groups the question options into, in this order.
+PANELS = MODEL, DATA, HARDWARE, TRAINING, OUTPUT = (
+    "Task and model",
+    "Data",
+    "Hardware",
+    "Training",
+    "Output",
+)
+
+
+class Described(Protocol):
+    """A catalogue entry a choice names: it has a one-line summary."""
+
+    @property
+    def summary(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class Question:
@@ -44,10 +61,12 @@ class Question:
     type: Any  # str, int, bool, list[str], a Literal, or ``X | None``
     default: Any = TASK  # a fixed default, or TASK (then the answer belongs to the task)
     kind: str | None = None  # the catalogue kind it names components of
-    choices: Callable[[Catalogue, str], list[str]] | None = None  # offers, when not of a kind
+    # The catalogue entries it offers, by name, when not of a kind (each has a summary).
+    entries: Callable[[Catalogue], Mapping[str, Described]] | None = None
     check: Callable[[Any], Any] | None = None  # validates beyond the type; raises ValueError
     option: str | None = None  # the --option when it is not --<key>, e.g. loss for losses
     since: int = 1  # the ANSWERS_VERSION that introduced it
+    panel: str = field(kw_only=True)  # one of PANELS: where `okgen new --help` lists it
 
     @property
     def per_task(self) -> bool:
@@ -66,11 +85,19 @@ class Question:
 
     def offered(self, catalogue: Catalogue, task: str) -> list[str] | None:
         """The choices offered for ``task``, or None for free input."""
-        if self.choices is not None:
-            return self.choices(catalogue, task)
+        if self.entries is not None:
+            return list(self.entries(catalogue))
         if self.kind is not None:
             return catalogue.for_task(self.kind, task)
         return self.literal
+
+    def summary(self, catalogue: Catalogue, name: str) -> str:
+        """The catalogue's one-line summary of the choice ``name``; empty if it has none."""
+        if self.entries is not None:
+            entry = self.entries(catalogue).get(name)
+        else:
+            entry = catalogue.components[self.kind].get(name) if self.kind else None
+        return entry.summary if entry is not None else ""
 
     @property
     def literal(self) -> list[str] | None:
@@ -86,6 +113,13 @@ def _at_least(low: int, multiple_of: int = 1) -> Callable[[int], int]:
         return value
 
     return check
+
+
+def check_not_empty(value: list[str]) -> list[str]:
+    """A list answer with at least one name."""
+    if not value:
+        raise ValueError("choose at least one")
+    return value
 
 
 def check_devices(value: str) -> str:
@@ -120,41 +154,61 @@ QUESTIONS = (
         "Task (what the model predicts: classification, segmentation, ...)",
         str,
         "classification",
-        choices=lambda catalogue, _: list(catalogue.tasks),
+        entries=lambda catalogue: catalogue.tasks,
+        panel=MODEL,
     ),
     Question(
         "backbone",
         "Backbone: a timm model name (the families okgen tests are offered)",
         str,
         "resnet18",
-        choices=lambda catalogue, _: list(catalogue.backbone_models),
+        entries=lambda catalogue: catalogue.backbone_models,
+        panel=MODEL,
     ),
     Question(
-        "pretrained", "Start from pretrained weights (needs the hub or a local file)", bool, False
+        "pretrained",
+        "Start from pretrained weights (needs the hub or a local file)",
+        bool,
+        False,
+        panel=MODEL,
     ),
-    Question("neck", "Neck", str, kind="necks"),
-    Question("pooling", "Pooling (none for dense heads)", str | None, kind="poolings"),
-    Question("head", "Head", str, kind="heads"),
+    Question("neck", "Neck", str, kind="necks", panel=MODEL),
+    Question("pooling", "Pooling (none for dense heads)", str | None, kind="poolings", panel=MODEL),
+    Question("head", "Head", str, kind="heads", panel=MODEL),
     Question(
         "losses",
         "Losses (several are summed with weights in the config)",
         list[str],
         kind="losses",
+        check=check_not_empty,
         option="loss",
+        panel=MODEL,
     ),
-    Question("dataset_format", "Dataset format", str, kind="datasets"),
-    Question("num_classes", "Number of classes", int, check=_at_least(2)),
-    Question("image_size", "Image size (a multiple of 32)", int, 64, check=_at_least(32, 32)),
-    Question("accelerator", "Accelerator", Accelerator, "auto"),
+    Question("dataset_format", "Dataset format", str, kind="datasets", panel=DATA),
+    Question("num_classes", "Number of classes", int, check=_at_least(2), panel=DATA),
+    Question(
+        "image_size",
+        "Image size (a multiple of 32)",
+        int,
+        64,
+        check=_at_least(32, 32),
+        panel=DATA,
+    ),
+    Question("accelerator", "Accelerator", Accelerator, "auto", panel=HARDWARE),
     Question(
         "devices",
         "Devices: auto, a count, or GPU indices like 0,1",
         str,
         "auto",
         check=check_devices,
+        panel=HARDWARE,
     ),
     Question(
-        "precision", "Precision (auto: bf16-mixed where the GPU supports it)", Precision, "auto"
+        "precision",
+        "Precision (auto: bf16-mixed where the GPU supports it)",
+        Precision,
+        "auto",
+        panel=HARDWARE,
     ),
     Question(
         "unfreeze_epoch",
@@ -162,15 +216,25 @@ QUESTIONS = (
         int,
         0,
         check=_at_least(0),
+        panel=TRAINING,
     ),
-    Question("max_epochs", "Training epochs", int, check=_at_least(1), since=2),
-    Question("callbacks", "Extra callbacks", list[str], [], kind="callbacks", option="callback"),
+    Question("max_epochs", "Training epochs", int, check=_at_least(1), since=2, panel=TRAINING),
+    Question(
+        "callbacks",
+        "Extra callbacks",
+        list[str],
+        [],
+        kind="callbacks",
+        option="callback",
+        panel=TRAINING,
+    ),
     Question(
         "description",
         "One-line project description",
         str,
         "A computer-vision project generated by okgen.",
         check=check_one_line,
+        panel=OUTPUT,
     ),
 )
 

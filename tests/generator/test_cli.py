@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from okgen import __version__
 from okgen._resources import LIBRARY
+from okgen.catalogue import load_catalogue
 from okgen.cli import app
 from okgen.manifest import MANIFEST, read_object, sha256
+from okgen.questions import QUESTIONS
 
 runner = CliRunner()
 
@@ -159,16 +161,71 @@ import sys
 from typer.testing import CliRunner
 from okgen.cli import app
 runner = CliRunner()
-assert runner.invoke(app, ["--help"]).exit_code == 0
 args = ["new", "p", "--yes", "-o", {str(tmp_path)!r}, "--backbone", "mobilenetv3_small_100"]
 result = runner.invoke(app, args)
 assert result.exit_code == 0, result.output
-heavy = ("torch", "lightning", "timm", "torchvision", "questionary", "prompt_toolkit")
+heavy = ("torch", "lightning", "timm", "torchvision", "questionary", "prompt_toolkit", "rich")
+assert not [m for m in heavy if m in sys.modules], sorted(m for m in heavy if m in sys.modules)
+assert runner.invoke(app, ["--help"]).exit_code == 0  # Typer draws help with rich
+assert runner.invoke(app, ["new", "--help"]).exit_code == 0
+heavy = heavy[:-1]
 assert not [m for m in heavy if m in sys.modules], sorted(m for m in heavy if m in sys.modules)
 import questionary  # the real one stays importable
 assert questionary.__file__ and callable(questionary.confirm)
 """
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_new_help_groups_the_questions_in_panels() -> None:
+    code, out, _ = okgen("new", "--help")
+    assert code == 0
+    panels = ["Task and model", "Data", "Hardware", "Training", "Output"]
+    at = [out.index(f"─ {panel} ─") for panel in panels]
+    assert at == sorted(at), out
+    section = {panel: out[start:] for panel, start in zip(panels, at, strict=True)}
+    for question in QUESTIONS:  # each option is listed after its own panel's title
+        option = "--" + question.param.replace("_", "-")
+        assert option in section[question.panel].split("╰")[0], (option, question.panel)
+    assert "--output-dir" in section["Output"]
+
+
+def test_new_prints_what_it_vendored_and_the_next_commands(tmp_path: Path) -> None:
+    code, out, _ = okgen(
+        "new", "my-seg", "--yes", "-o", str(tmp_path / "a b"), "--task", "segmentation"
+    )
+    assert code == 0, out
+    manifest = json.loads((tmp_path / "a b" / "my-seg" / MANIFEST).read_text())
+    lines = out.splitlines()
+    vendored = lines[lines.index("Vendored into src/my_seg/components/ (edit them freely):") + 1 :]
+    listed = {}
+    for line in vendored[: vendored.index("Next:")]:
+        kind, names = line.split(maxsplit=1)
+        listed[kind] = names.split(", ")
+    assert sorted(f"{k}/{n}" for k, names in listed.items() for n in names) == sorted(
+        manifest["components"]
+    )
+    assert listed["necks"] == ["fpn"] and "poolings" not in listed
+    commands = [line.strip() for line in vendored[vendored.index("Next:") + 1 :]]
+    assert commands == [
+        f"cd '{tmp_path / 'a b' / 'my-seg'}'",
+        'pip install -e ".[dev]"',
+        "python -m my_seg sample-data",
+        "python -m my_seg train",
+        "python -m my_seg test",
+    ]
+
+
+def test_list_piped_is_one_table_line_per_component() -> None:
+    code, out, _ = okgen("list")  # CliRunner's output is not a terminal
+    assert code == 0
+    catalogue = load_catalogue()
+    lines = out.splitlines()
+    assert all(line == line.rstrip() and "\x1b" not in line for line in lines)
+    for components in catalogue.components.values():
+        for c in components.values():
+            rows = [line for line in lines if line.split()[:1] == [c.name] and c.summary in line]
+            assert len(rows) == 1 and all(r in rows[0] for r in c.requires), (c.key, rows)
+    assert "Any other timm model name works too" in out
 
 
 @pytest.mark.parametrize(
