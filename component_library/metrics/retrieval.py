@@ -81,7 +81,8 @@ class RetrievalMetrics(Metric):
         query_batch: Queries per faiss search call (bounds the result buffers).
         hnsw_neighbors: HNSW graph degree ``M``.
         hnsw_ef_search: HNSW search breadth (raised to the search depth if lower).
-        ivf_lists: IVF cells; ``None`` for about ``4 * sqrt(gallery size)``.
+        ivf_lists: IVF cells; ``None`` for ``4 * sqrt(gallery size)``, at most one per
+            39 gallery items (faiss's minimum of training points per cell).
         ivf_probe: IVF cells visited per query.
         numba_cache_dir: numba's cache folder for ranx when ``NUMBA_CACHE_DIR`` is unset.
         **kwargs: Passed to ``torchmetrics.Metric`` (e.g. ``dist_sync_on_step``).
@@ -199,6 +200,7 @@ class RetrievalMetrics(Metric):
         is_own = (ids == own[:, None]) & (own[:, None] >= 0)
         keep = np.argsort(is_own, axis=1, kind="stable")[:, : searched - extra]
         ids, scores = np.take_along_axis(ids, keep, 1), np.take_along_axis(scores, keep, 1)
+        # ranx scores numpy runs in the order given (it sorts only dict runs): best first here.
         return np.stack([ids.astype(np.float64), scores.astype(np.float64)], axis=2)
 
     def _build_index(self, gallery: np.ndarray, depth: int) -> faiss.Index:
