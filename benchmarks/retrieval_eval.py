@@ -40,8 +40,8 @@ def main() -> None:
 
     first = _timed(lambda: _metric_for(*_data(200, 200)).compute())
     again = _timed(lambda: _metric_for(*_data(200, 200)).compute())
-    print(f"ranx first call (import + numba JIT or cache load): {first[0]:.2f} s wall")
-    print(f"warm call on 200 x 200:                            {again[0] * 1000:.0f} ms wall\n")
+    print(f"first evaluation (ranx import + numba JIT or cache load): {_seconds(first)}")
+    print(f"second evaluation, warm:                                  {_seconds(again)}\n")
 
     header = f"{'gallery':>8} | {'bare s (cpu)':>14} | {'eval s (cpu)':>14} | {'ratio':>5} | "
     print(header + f"{'eval us/item':>12} | peak RSS MiB")
@@ -94,6 +94,10 @@ def _bare(queries: torch.Tensor, gallery: torch.Tensor, k: int) -> None:
     """The similarity arithmetic alone: ``CHUNK`` queries at a time, top-``k`` of each row."""
     for start in range(0, len(queries), CHUNK):
         torch.topk(queries[start : start + CHUNK] @ gallery.T, k, dim=1)
+
+
+def _seconds(timing: tuple[float, float]) -> str:
+    return f"{timing[0]:.2f} s wall, {timing[1]:.2f} s CPU"
 
 
 def _timed(run: Callable[[], object]) -> tuple[float, float]:

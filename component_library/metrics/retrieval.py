@@ -63,7 +63,6 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities.data import dim_zero_cat
 
 IndexKind = Literal["flat", "hnsw", "ivf"]
 _MISSING = -1
@@ -149,17 +148,12 @@ class RetrievalMetrics(Metric):
         """Search every query in the gallery and score the rankings with ranx."""
         if isinstance(self.indices, list) and not self.indices:  # a tensor once synced
             raise ValueError("RetrievalMetrics: compute() called before any update()")
-        indices = dim_zero_cat(self.indices).cpu().numpy()
+        indices = _numpy(self.indices)
         # Unique sample indices, sorted; the first copy of each padded duplicate is kept.
         _, first = np.unique(indices, return_index=True)
-        first = torch.from_numpy(first)
-
-        def gathered(state: list[Tensor] | Tensor) -> np.ndarray:
-            return dim_zero_cat(state).cpu()[first].numpy()
-
-        embeddings = np.ascontiguousarray(gathered(self.embeddings), dtype=np.float32)
+        embeddings = np.ascontiguousarray(_numpy(self.embeddings)[first], dtype=np.float32)
         labels, is_query, is_gallery = (
-            gathered(s) for s in (self.labels, self.is_query, self.is_gallery)
+            _numpy(state)[first] for state in (self.labels, self.is_query, self.is_gallery)
         )
         if self.normalize:
             embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
@@ -239,6 +233,16 @@ class RetrievalMetrics(Metric):
 
 
 _RANX_AT_K = ("hit_rate", "precision", "recall", "map", "ndcg")
+
+
+def _numpy(state: list[Tensor] | Tensor) -> np.ndarray:
+    """A list state (or, once synced across ranks, its concatenation) as one array.
+
+    numpy concatenates in one thread: ``torch.cat`` splits the copy over its
+    OpenMP threads, which costs 20x the CPU time when the cores are busy.
+    """
+    parts = state if isinstance(state, list) else [state]
+    return np.concatenate([part.cpu().numpy() for part in parts])
 
 
 def _qrels(query_labels: np.ndarray, gallery_labels: np.ndarray, own: np.ndarray) -> np.ndarray:
