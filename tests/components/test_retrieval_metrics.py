@@ -207,12 +207,12 @@ def _rank_main(rank: int, world: int, port: int, embeddings, labels, is_query, o
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
     )
     torch.set_num_threads(1)
-    # DistributedSampler-style sharding with padding: rank r takes every world-th sample.
-    n = len(labels)
-    order = np.concatenate([np.arange(n), np.arange(-n % world)])
-    mine = order[rank::world]
+    # DistributedSampler-style sharding, padded with the first samples (151 -> 154: samples
+    # 0-2 twice); the last rank then drops its last item, so the shards are uneven (77, 76).
+    order = np.concatenate([np.arange(len(labels)), np.arange(3)])
+    mine = order[rank::world][: 77 - rank]
     metric = RetrievalMetrics(ks=KS)
-    # Uneven batches per rank, so the gathered shards differ in size too.
+    # Uneven batches too.
     cut = 7 if rank == 0 else 40
     for part in (mine[:cut], mine[cut:]):
         metric.update(
