@@ -29,7 +29,7 @@ class _CosineHead(nn.Module):
     """Class weights ``(K * sub_centers, D)`` and the cosines of embeddings to the nearest
     sub-center of every class; subclasses add their margin to the target cosine."""
 
-    def __init__(self, in_features: int, num_classes: int, scale: float, sub_centers: int) -> None:
+    def __init__(self, in_channels: int, num_classes: int, scale: float, sub_centers: int) -> None:
         super().__init__()
         if scale <= 0:
             raise ValueError(f"{type(self).__name__}: scale must be > 0, got {scale}")
@@ -38,7 +38,7 @@ class _CosineHead(nn.Module):
         self.num_classes = num_classes
         self.sub_centers = sub_centers
         self.scale = scale
-        self.weight = nn.Parameter(torch.empty(num_classes * sub_centers, in_features))
+        self.weight = nn.Parameter(torch.empty(num_classes * sub_centers, in_channels))
         nn.init.xavier_uniform_(self.weight)
 
     def cosine(self, embeddings: Tensor) -> Tensor:
@@ -73,7 +73,7 @@ class ArcFace(_CosineHead):
     margin applies only where ``cos(theta) > 0``.
 
     Args:
-        in_features: Embedding size ``D``.
+        in_channels: Embedding size ``D``.
         num_classes: Number of training identities ``K``.
         scale: ``s``, the radius of the hypersphere the logits live on.
         margin: ``m``, the additive angular margin in radians.
@@ -82,7 +82,7 @@ class ArcFace(_CosineHead):
 
     def __init__(
         self,
-        in_features: int,
+        in_channels: int,
         num_classes: int,
         scale: float = 30.0,
         margin: float = 0.5,
@@ -90,7 +90,7 @@ class ArcFace(_CosineHead):
         *,
         sub_centers: int = 1,
     ) -> None:
-        super().__init__(in_features, num_classes, scale, sub_centers)
+        super().__init__(in_channels, num_classes, scale, sub_centers)
         if not 0 <= margin < math.pi / 2:
             raise ValueError(f"{type(self).__name__}: margin must be in [0, pi/2), got {margin}")
         self.angular_margin = margin
@@ -118,7 +118,7 @@ class SubCenterArcFace(ArcFace):
 
     def __init__(
         self,
-        in_features: int,
+        in_channels: int,
         num_classes: int,
         scale: float = 30.0,
         margin: float = 0.5,
@@ -126,7 +126,7 @@ class SubCenterArcFace(ArcFace):
         sub_centers: int = 3,
     ) -> None:
         super().__init__(
-            in_features, num_classes, scale, margin, easy_margin, sub_centers=sub_centers
+            in_channels, num_classes, scale, margin, easy_margin, sub_centers=sub_centers
         )
 
 
@@ -134,16 +134,16 @@ class CosFace(_CosineHead):
     """CosFace / AM-Softmax (Wang et al. 2018): the target logit is ``s * (cos(theta) - m)``.
 
     Args:
-        in_features: Embedding size ``D``.
+        in_channels: Embedding size ``D``.
         num_classes: Number of training identities ``K``.
         scale: ``s``, the radius of the hypersphere the logits live on.
         margin: ``m``, subtracted from the target cosine.
     """
 
     def __init__(
-        self, in_features: int, num_classes: int, scale: float = 30.0, margin: float = 0.35
+        self, in_channels: int, num_classes: int, scale: float = 30.0, margin: float = 0.35
     ) -> None:
-        super().__init__(in_features, num_classes, scale, sub_centers=1)
+        super().__init__(in_channels, num_classes, scale, sub_centers=1)
         if margin < 0:
             raise ValueError(f"CosFace: margin must be >= 0, got {margin}")
         self.cosine_margin = margin
