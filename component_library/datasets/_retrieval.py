@@ -87,6 +87,11 @@ class RetrievalDataset(ImageDataset[RetrievalTarget]):
         ]
         super().__init__(samples, transform, source)
 
+    @property
+    def labels(self) -> list[int]:
+        """The identity index of every item, in order (what ``PKSampler`` takes)."""
+        return [target.label for _, target in self.samples]
+
 
 def _check_queries(rows: Sequence[RetrievalRow]) -> None:
     """Each query needs a gallery image of its identity other than itself."""

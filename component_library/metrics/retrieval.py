@@ -55,6 +55,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,14 +117,11 @@ class RetrievalMetrics(Metric):
         if index not in ("flat", "hnsw", "ivf"):
             raise ValueError(f"RetrievalMetrics: index must be flat, hnsw or ivf, got {index!r}")
         self.ks = sorted(set(ks))
-        self.index = index
+        self.search = SearchConfig(
+            index, query_batch, hnsw_neighbors, hnsw_ef_search, ivf_lists, ivf_probe
+        )
         self.map_at_r = map_at_r
         self.normalize = normalize
-        self.query_batch = query_batch
-        self.hnsw_neighbors = hnsw_neighbors
-        self.hnsw_ef_search = hnsw_ef_search
-        self.ivf_lists = ivf_lists
-        self.ivf_probe = ivf_probe
         self.numba_cache_dir = Path(numba_cache_dir)
         for name in ("embeddings", "labels", "indices", "is_query", "is_gallery"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
@@ -183,12 +181,7 @@ class RetrievalMetrics(Metric):
         without each query's own entry; ``depth' = min(depth, gallery items left)``."""
         extra = int((own >= 0).any())
         searched = min(depth + extra, len(gallery))
-        index = self._build_index(gallery, searched)
-        scores = np.empty((len(queries), searched), dtype=np.float32)
-        ids = np.empty((len(queries), searched), dtype=np.int64)
-        for start in range(0, len(queries), self.query_batch):
-            stop = start + self.query_batch
-            scores[start:stop], ids[start:stop] = index.search(queries[start:stop], searched)
+        scores, ids = knn_search(queries, gallery, searched, self.search)
         # Move each query's own entry (if retrieved) to the end and cut one column,
         # so a query never retrieves itself; without it, the last result goes.
         is_own = (ids == own[:, None]) & (own[:, None] >= 0)
@@ -196,23 +189,6 @@ class RetrievalMetrics(Metric):
         ids, scores = np.take_along_axis(ids, keep, 1), np.take_along_axis(scores, keep, 1)
         # ranx scores numpy runs in the order given (it sorts only dict runs): best first here.
         return np.stack([ids.astype(np.float64), scores.astype(np.float64)], axis=2)
-
-    def _build_index(self, gallery: np.ndarray, depth: int) -> faiss.Index:
-        dim = gallery.shape[1]
-        if self.index == "flat":
-            index = faiss.IndexFlatIP(dim)
-        elif self.index == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, self.hnsw_neighbors, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efSearch = max(self.hnsw_ef_search, depth)
-        else:
-            lists = self.ivf_lists or max(1, min(len(gallery) // 39, int(4 * len(gallery) ** 0.5)))
-            index = faiss.IndexIVFFlat(
-                faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT
-            )
-            index.train(gallery)
-            index.nprobe = min(self.ivf_probe, lists)
-        index.add(gallery)
-        return index
 
     def _score(self, qrels: np.ndarray, run: np.ndarray, relevant: np.ndarray) -> dict[str, Tensor]:
         ranx = _import_ranx(self.numba_cache_dir)
@@ -230,6 +206,49 @@ class RetrievalMetrics(Metric):
             cut[:, :, 0][beyond_r] = _MISSING
             results["map@r"] = ranx.evaluate(qrels, cut, "map", threads=threads)
         return {name: torch.tensor(float(value)) for name, value in results.items()}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How ``knn_search`` searches; the fields are ``RetrievalMetrics``' arguments of the
+    same names."""
+
+    index: IndexKind = "flat"
+    query_batch: int = 4096
+    hnsw_neighbors: int = 32
+    hnsw_ef_search: int = 128
+    ivf_lists: int | None = None
+    ivf_probe: int = 16
+
+
+def knn_search(
+    queries: np.ndarray, gallery: np.ndarray, k: int, config: SearchConfig = SearchConfig()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` gallery rows with the largest inner product with each query, best first.
+
+    queries ``(Q, D)`` and gallery ``(N, D)`` float32 (L2-normalised for cosine
+    similarity) -> scores ``(Q, k)`` float32 and gallery row ids ``(Q, k)`` int64;
+    an approximate index that finds fewer than ``k`` returns id -1 for the rest.
+    Also what ``predict`` needs for the neighbours of new queries.
+    """
+    dim = gallery.shape[1]
+    if config.index == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif config.index == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, config.hnsw_neighbors, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = max(config.hnsw_ef_search, k)
+    else:
+        lists = config.ivf_lists or max(1, min(len(gallery) // 39, int(4 * len(gallery) ** 0.5)))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.train(gallery)
+        index.nprobe = min(config.ivf_probe, lists)
+    index.add(gallery)
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    ids = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), config.query_batch):
+        stop = start + config.query_batch
+        scores[start:stop], ids[start:stop] = index.search(queries[start:stop], k)
+    return scores, ids
 
 
 _RANX_AT_K = ("hit_rate", "precision", "recall", "map", "ndcg")

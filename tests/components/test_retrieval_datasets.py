@@ -60,7 +60,8 @@ def test_sample_reads_back_with_disjoint_identities(name: str, samples) -> None:
     assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.float32
     assert isinstance(target, RetrievalTarget) and target.index == 7
     assert val.identities[target.label] == val.samples[7][0].parent.name
-    assert {target.label for _, target in train.samples} == set(range(TRAIN_IDS))
+    assert set(train.labels) == set(range(TRAIN_IDS))
+    assert train.labels == [target.label for _, target in train.samples]
 
 
 def test_csv_sample_has_queries_and_gallery_folder_sample_all_both(samples) -> None:

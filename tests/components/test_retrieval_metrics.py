@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from component_library.metrics.retrieval import RetrievalMetrics
+from component_library.metrics.retrieval import RetrievalMetrics, SearchConfig, knn_search
 
 KS = (1, 3, 10)
 
@@ -153,6 +153,16 @@ def test_queries_without_relevant_items_are_left_out(ranx_ready) -> None:
         _compute(RetrievalMetrics(ks=KS), embeddings, labels),
         _brute_force(embeddings, labels, both, both),
     )
+
+
+def test_knn_search_is_the_exact_top_k_in_small_query_batches() -> None:
+    embeddings, _ = _fixture(8, n=300)
+    queries, gallery = embeddings[:70], embeddings[70:]
+    scores, ids = knn_search(queries, gallery, 5, SearchConfig(query_batch=16))
+    similarity = queries.astype(np.float64) @ gallery.T.astype(np.float64)
+    expected = np.argsort(-similarity, axis=1)[:, :5]
+    assert np.array_equal(ids, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(similarity, expected, 1), rtol=1e-5)
 
 
 @pytest.mark.parametrize("index", ["hnsw", "ivf"])
