@@ -37,9 +37,12 @@ on L2-normalised embeddings, i.e. cosine similarity; ``"hnsw"`` and ``"ivf"``
 select faiss's approximate indexes for large galleries. faiss computes
 similarities in ``4096 x 1024`` tiles (BLAS) and keeps only the top results,
 so the full query x gallery matrix is never held. Queries go to faiss in
-batches of ``query_batch``: below about 250 queries per call faiss switches to a
-per-pair (non-BLAS) kernel and small batches re-stream the gallery for every
-tile, which is several times slower on a CPU, so keep it in the thousands.
+batches of ``query_batch``; keep it in the thousands. faiss uses BLAS only for
+calls with ``queries * d >= faiss.cvar.distance_compute_blas_threshold``
+(128000, so 250 queries at d=512); smaller calls, such as one call per
+validation batch, take a per-pair kernel that streams the whole gallery from
+memory once per query, about 7x slower on a 2-core CPU. In BLAS mode, exact
+search costs about what ``torch.mm`` plus ``topk`` does (benchmarks/retrieval_eval.py).
 
 ranx. ranx compiles its kernels with numba. ``import ranx`` happens inside
 ``compute`` only (it costs seconds), and numba's on-disk cache goes to
