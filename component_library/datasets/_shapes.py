@@ -235,3 +235,94 @@ def _shape_colour(rng: np.random.Generator, shape_id: int, background: np.ndarra
 def _luma(colour: np.ndarray) -> float:
     """Perceived brightness of an RGB colour (ITU-R BT.601 weights)."""
     return float(colour @ np.array([0.299, 0.587, 0.114]))
+
+
+# --- retrieval: identities that share cues -----------------------------------------------------
+
+PATTERNS = ("plain", "striped", "dotted")
+HUES = ("red", "yellow", "green", "cyan", "blue", "magenta")
+"""Names of the colour bands, in the order of ``_shape_colour``'s hue bands."""
+
+RETRIEVAL_IMAGES_PER_IDENTITY = {"train": 8, "val": 6, "test": 6}
+RETRIEVAL_EVAL_IDENTITIES = 18
+"""Identities in each of val and test; train gets the others (up to 72)."""
+
+
+def retrieval_identities(num_train: int, seed: int) -> dict[str, list[tuple[int, int, int]]]:
+    """Disjoint ``(shape, hue, pattern)`` identities per split (the open-set protocol).
+
+    All ``6 x 6 x 3`` combinations are shuffled by ``seed``; val and test take
+    ``RETRIEVAL_EVAL_IDENTITIES`` each and train the first ``num_train`` of the rest.
+    Any two identities may share a shape, a colour or a pattern, so that telling
+    them apart takes all three cues.
+    """
+    combos = [(s, h, p) for s in range(len(SHAPES)) for h in range(len(HUES)) for p in range(3)]
+    available = len(combos) - 2 * RETRIEVAL_EVAL_IDENTITIES
+    if not 1 <= num_train <= available:
+        raise ValueError(
+            f"num_classes={num_train}: the retrieval sample data has 1 to {available} training "
+            f"identities ({len(SHAPES)} shapes x {len(HUES)} colours x {len(PATTERNS)} patterns, "
+            f"{2 * RETRIEVAL_EVAL_IDENTITIES} kept for val and test)"
+        )
+    order = np.random.default_rng((seed, len(SPLITS))).permutation(len(combos))
+    shuffled = [combos[i] for i in order]
+    held_out = 2 * RETRIEVAL_EVAL_IDENTITIES
+    return {
+        "val": shuffled[:RETRIEVAL_EVAL_IDENTITIES],
+        "test": shuffled[RETRIEVAL_EVAL_IDENTITIES:held_out],
+        "train": shuffled[held_out : held_out + num_train],
+    }
+
+
+def identity_name(identity: tuple[int, int, int]) -> str:
+    """``(shape, hue, pattern)`` -> e.g. ``"circle_red_striped"``."""
+    shape, hue, pattern = identity
+    return f"{SHAPES[shape]}_{HUES[hue]}_{PATTERNS[pattern]}"
+
+
+def retrieval_samples(
+    num_train: int, image_size: int, seed: int
+) -> Iterator[tuple[str, str, int, np.ndarray]]:
+    """Yield ``(split, identity name, image number, image)``, one shape per image."""
+    identities = retrieval_identities(num_train, seed)
+    for split, rng in _split_rngs(seed):
+        for identity in identities[split]:
+            for number in range(RETRIEVAL_IMAGES_PER_IDENTITY[split]):
+                yield (
+                    split,
+                    identity_name(identity),
+                    number,
+                    draw_identity(rng, image_size, *identity),
+                )
+
+
+def draw_identity(
+    rng: np.random.Generator, image_size: int, shape: int, hue: int, pattern: int
+) -> np.ndarray:
+    """One ``(image_size, image_size, 3)`` uint8 image of a shape in a colour band with a
+    pattern (``PATTERNS[pattern]``: dark stripes or dots of the same hue), at a random
+    position, size and small rotation on a random background."""
+    ys, xs = np.mgrid[0:image_size, 0:image_size] + 0.5
+    background = (
+        np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.2), rng.uniform(0.1, 0.9)))
+        * 255
+    )
+    image = _background(rng, xs, ys, background)
+    region = _place(rng, xs, ys, SHAPES[shape], rng.uniform(0.6, 1.0) * 0.4 * image_size)
+    colour = _shape_colour(rng, hue, background)  # the shapes' hue bands double as colour cues
+    period = image_size / 8
+    angle, phase_x, phase_y = rng.uniform(0, 2 * np.pi, 3)
+    if PATTERNS[pattern] == "striped":
+        across = np.cos(angle) * xs + np.sin(angle) * ys
+        dark = np.sin(2 * np.pi * across / period + phase_x) > 0
+    elif PATTERNS[pattern] == "dotted":
+        waves = np.sin(2 * np.pi * xs / period + phase_x) * np.sin(
+            2 * np.pi * ys / period + phase_y
+        )
+        dark = waves > 0.5
+    else:
+        dark = np.zeros_like(region)
+    image[region & ~dark] = colour
+    image[region & dark] = 0.4 * colour
+    image += rng.normal(0, 8, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
