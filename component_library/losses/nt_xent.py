@@ -51,18 +51,16 @@ class NTXentLoss(nn.Module):
         """
         rows = projections.shape[0]
         if projections.ndim != 2 or rows < 2 or rows % 2:
-            raise ValueError(
-                f"NTXentLoss: expected (2B, D) projections with B >= 1, got {tuple(projections.shape)}"
-            )
+            shape = tuple(projections.shape)
+            raise ValueError(f"NTXentLoss: expected (2B, D) projections with B >= 1, got {shape}")
         # float32 even under autocast: at temperature 0.1, bf16 logits would lose
         # the small similarity differences the loss is about.
         with torch.autocast(projections.device.type, enabled=False):
             z = F.normalize(projections.float(), dim=1)
             keys, offset = z, 0
-            if self.gather_distributed and dist.is_available() and dist.is_initialized():
-                if dist.get_world_size() > 1:
-                    keys = torch.cat(all_gather(z))
-                    offset = dist.get_rank() * rows
+            if self.gather_distributed and _world_size() > 1:
+                keys = torch.cat(all_gather(z))
+                offset = dist.get_rank() * rows
             logits = z @ keys.T / self.temperature
             anchors = torch.arange(rows, device=z.device)
             # Each anchor's own similarity is masked; its positive is its other view.
@@ -70,3 +68,8 @@ class NTXentLoss(nn.Module):
             self_mask[anchors, anchors + offset] = True
             positives = (anchors + rows // 2) % rows + offset
             return F.cross_entropy(logits.masked_fill(self_mask, float("-inf")), positives)
+
+
+def _world_size() -> int:
+    """Number of DDP ranks; 1 outside ``torch.distributed``."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
