@@ -8,6 +8,8 @@ the largest summed vote is the prediction.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -32,6 +34,7 @@ class KnnAccuracy(Metric):
         k: Number of neighbours (fewer when the bank is smaller).
         temperature: Vote weight ``exp(similarity / temperature)``.
         chunk_size: Queries compared with the bank at once (memory ``chunk_size x N``).
+        **kwargs: torchmetrics ``Metric`` options (e.g. ``dist_sync_on_step``).
     """
 
     full_state_update = False
@@ -42,9 +45,14 @@ class KnnAccuracy(Metric):
     query_labels: list[Tensor]
 
     def __init__(
-        self, num_classes: int, k: int = 20, temperature: float = 0.07, chunk_size: int = 1024
+        self,
+        num_classes: int,
+        k: int = 20,
+        temperature: float = 0.07,
+        chunk_size: int = 1024,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         if k < 1 or temperature <= 0 or num_classes < 2:
             raise ValueError(
                 f"KnnAccuracy: need num_classes >= 2, k >= 1 and temperature > 0, "
@@ -68,7 +76,8 @@ class KnnAccuracy(Metric):
     def compute(self) -> Tensor:
         """Fraction of queries whose weighted kNN vote is their label (a float scalar)."""
         queries, labels = dim_zero_cat(self.query_features), dim_zero_cat(self.query_labels)
-        leave_one_out = not self.bank_features or not len(dim_zero_cat(self.bank_labels))
+        # A list of batches before a DDP sync, one concatenated tensor after it.
+        leave_one_out = len(self.bank_features) == 0
         if leave_one_out:
             bank, bank_labels = queries, labels
         else:

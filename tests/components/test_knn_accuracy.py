@@ -94,6 +94,34 @@ def test_states_are_gathered_by_concatenation() -> None:
     assert {fx.__name__ for fx in metric._reductions.values()} == {"dim_zero_cat"}
 
 
+def test_compute_after_a_ddp_sync() -> None:
+    """After the sync every state is one tensor, gathered from the ranks by concatenation."""
+    features, all_labels = _clusters(100, 3, 8, noise=2.0, seed=4)
+    bank, bank_labels = features[:60], all_labels[:60]
+    queries, labels = features[60:], all_labels[60:]
+
+    def two_equal_ranks(tensor: torch.Tensor, group: object = None) -> list[torch.Tensor]:
+        return [tensor, tensor]
+
+    metric = KnnAccuracy(
+        3, k=5, dist_sync_fn=two_equal_ranks, distributed_available_fn=lambda: True
+    )
+    metric.update_bank(torch.from_numpy(bank), torch.from_numpy(bank_labels))
+    metric.update(torch.from_numpy(queries), torch.from_numpy(labels))
+    expected = numpy_knn(
+        np.concatenate([bank, bank]),
+        np.concatenate([bank_labels, bank_labels]),
+        np.concatenate([queries, queries]),
+        np.concatenate([labels, labels]),
+        3,
+        5,
+        0.07,
+    )
+    # Twice the bank gives other top-5 neighbours, so a metric that skipped the sync would fail.
+    assert expected != numpy_knn(bank, bank_labels, queries, labels, 3, 5, 0.07)
+    assert metric.compute().item() == pytest.approx(expected, abs=1e-7)
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="KnnAccuracy: need"):
         KnnAccuracy(5, k=0)
