@@ -55,7 +55,8 @@ def write_jpegs(root: Path, count: int, seed: int = 0) -> None:
             if rng.random() < 0.5:
                 cv2.circle(image, center, int(rng.integers(10, 120)), color, -1, cv2.LINE_AA)
             else:
-                corner = (center[0] + int(rng.integers(20, 200)), center[1] + int(rng.integers(20, 150)))
+                size = rng.integers(20, (200, 150))
+                corner = (center[0] + int(size[0]), center[1] + int(size[1]))
                 cv2.rectangle(image, center, corner, color, -1, cv2.LINE_AA)
         image = cv2.GaussianBlur(image, (0, 0), 1.5) + rng.normal(0, 6, image.shape)
         label = index % NUM_CLASSES

@@ -1,10 +1,10 @@
 """Reading and writing dataset files, shared by every dataset format.
 
-Images are read as ``(H, W, 3)`` uint8 RGB arrays and masks as ``(H, W)`` uint8
-class-index arrays. ``ImageDataset`` and ``MaskDataset`` turn a list of samples
-into ``(image (3, H, W) float32, target)`` items, applying an albumentations
-transform when one is given. Every problem with the user's files raises
-``DatasetError`` with a one-line message that names the file.
+Images are read as ``(H, W, 3)`` uint8 RGB arrays (decoded by OpenCV) and masks as
+``(H, W)`` uint8 class-index arrays (decoded by PIL). ``ImageDataset`` and
+``MaskDataset`` turn a list of samples into ``(image (3, H, W) float32, target)``
+items, applying an albumentations transform when one is given. Every problem with
+the user's files raises ``DatasetError`` with a one-line message that names the file.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import albumentations as A
+import cv2
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -30,13 +31,35 @@ MASK_MODES = ("L", "P", "1")
 
 T = TypeVar("T")
 
+# Each DataLoader worker decodes and augments one image at a time. OpenCV's own thread
+# pool in every worker would oversubscribe the cores (workers x cores threads fighting
+# for them), so OpenCV runs single-threaded, as torch does in workers. Set at import so
+# that it holds in forked and in spawned workers alike (spawned ones re-import this).
+cv2.setNumThreads(0)
+
 
 class DatasetError(ValueError):
     """A dataset file is missing, unreadable or holds a value the dataset cannot use."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as an ``(H, W, 3)`` uint8 RGB array (grayscale and RGBA are converted)."""
+    """Read an image file as an ``(H, W, 3)`` uint8 RGB array.
+
+    Grayscale is repeated over the channels, alpha is dropped (not composited),
+    palettes are applied and 16-bit images keep their high byte (``value >> 8``).
+    EXIF orientation is ignored: pixels come as stored, as box annotations count them.
+    A truncated JPEG decodes with its missing part gray, as libjpeg does.
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        # cv2.imread returns None without a reason, and for files PIL can still read:
+        # formats OpenCV has no codec for (TGA, PCX, ICO) and, on Windows, non-ASCII
+        # paths. PIL reads those, and names the reason for every other failure.
+        return _read_image_pil(path)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
+
+
+def _read_image_pil(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.array(image.convert("RGB"))
@@ -46,6 +69,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def read_mask(path: str | Path) -> np.ndarray:
     """Read a single-channel PNG of class indices as an ``(H, W)`` uint8 array."""
+    # PIL, not OpenCV: OpenCV turns a palette PNG into the palette's colours and a
+    # 1-bit PNG into 0/255, losing the class indices that both hold.
     try:
         with Image.open(path) as image:
             if image.mode not in MASK_MODES:
@@ -230,5 +255,5 @@ def _size(array: np.ndarray) -> str:
 
 def _reason(error: OSError) -> str:
     if isinstance(error, UnidentifiedImageError):
-        return "not an image, or in a format PIL cannot read"
+        return "not an image, or in a format neither OpenCV nor PIL reads"
     return error.strerror or str(error).splitlines()[0]
