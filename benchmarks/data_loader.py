@@ -12,7 +12,9 @@ shuffle) for
 Both use the same pipeline: RandomResizedCrop, HorizontalFlip, Normalize,
 ToTensorV2. The two are measured alternately (a b, b a, a b, ...) so that load
 from other processes hits both alike; each timing is one full epoch, worker
-start included, and the medians and the ratio (b) / (a) are printed.
+start included. Printed: the medians of images per second, of images per CPU
+second (this process and its workers: steadier than wall time when other
+processes share the cores), and the ratios (b) / (a).
 
     python benchmarks/data_loader.py [--images 1200] [--batch-size 64] [--workers 2]
         [--image-size 224] [--repeats 5]
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -82,13 +85,23 @@ class BareDataset(Dataset[tuple[torch.Tensor, int]]):
         return self.transform(image=image)["image"], label
 
 
-def images_per_second(dataset: Dataset, batch_size: int, workers: int) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its exited children (the epoch's workers)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(dataset: Dataset, batch_size: int, workers: int) -> tuple[float, float]:
+    """One epoch: ``(images per second, images per CPU second)``, workers included."""
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=False
     )
-    start = time.perf_counter()
-    count = sum(len(images) for images, _ in loader)
-    return count / (time.perf_counter() - start)
+    start, start_cpu = time.perf_counter(), cpu_seconds()
+    count = sum(len(images) for images, _ in loader)  # the end joins the workers: CPU counted
+    return count / (time.perf_counter() - start), count / (cpu_seconds() - start_cpu)
 
 
 def main() -> None:
@@ -113,33 +126,36 @@ def main() -> None:
         write_jpegs(root, args.images)
         project = ImageFolderDataset(root, "train", NUM_CLASSES, transform)
         bare = BareDataset(list(project.samples), transform)
-        images_per_second(bare, args.batch_size, args.workers)  # warm the page cache
-        rates: dict[str, list[float]] = {"bare": [], "project": []}
+        loader_args = (args.batch_size, args.workers)
+        measure(bare, *loader_args)  # warm the page cache
+        wall: dict[str, list[float]] = {"bare": [], "project": []}
+        cpu: dict[str, list[float]] = {"bare": [], "project": []}
         for repeat in range(args.repeats):
             order = ("bare", "project") if repeat % 2 == 0 else ("project", "bare")
             for name in order:
-                dataset = bare if name == "bare" else project
-                rates[name].append(images_per_second(dataset, args.batch_size, args.workers))
+                rate, cpu_rate = measure(project if name == "project" else bare, *loader_args)
+                wall[name].append(rate)
+                cpu[name].append(cpu_rate)
             print(
-                f"repeat {repeat}: bare {rates['bare'][-1]:.0f} img/s, "
-                f"project {rates['project'][-1]:.0f} img/s, "
-                f"ratio {rates['project'][-1] / rates['bare'][-1]:.3f}",
+                f"repeat {repeat}: bare {wall['bare'][-1]:.0f} img/s, "
+                f"project {wall['project'][-1]:.0f} img/s, "
+                f"ratio {wall['project'][-1] / wall['bare'][-1]:.3f}",
                 flush=True,
             )
-    bare_rate = statistics.median(rates["bare"])
-    project_rate = statistics.median(rates["project"])
-    ratios = [p / b for p, b in zip(rates["project"], rates["bare"], strict=True)]
     print(
         f"{args.images} JPEGs {WIDTH}x{HEIGHT} -> {args.image_size}, batch {args.batch_size}, "
         f"{args.workers} workers, torch {torch.__version__}, cv2 {cv2.__version__}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"bare cv2 loop  {bare_rate:8.1f} img/s (median of {args.repeats})")
-    print(f"project loader {project_rate:8.1f} img/s (median of {args.repeats})")
-    print(
-        f"ratio {project_rate / bare_rate:.3f} (medians); per-repeat ratios median "
-        f"{statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f}"
-    )
+    for unit, rates in (("img/s", wall), ("img/CPU-s", cpu)):
+        bare_rate, project_rate = (statistics.median(rates[name]) for name in ("bare", "project"))
+        ratios = [p / b for p, b in zip(rates["project"], rates["bare"], strict=True)]
+        print(
+            f"{unit:>9}: bare cv2 loop {bare_rate:6.1f}, project loader {project_rate:6.1f} "
+            f"(medians of {args.repeats}), ratio {project_rate / bare_rate:.3f}; per-repeat "
+            f"ratios median {statistics.median(ratios):.3f}, "
+            f"range {min(ratios):.3f}-{max(ratios):.3f}"
+        )
 
 
 if __name__ == "__main__":
