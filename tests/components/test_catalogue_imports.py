@@ -21,7 +21,12 @@ CATALOGUE = load_catalogue()
 LIBRARY = CATALOGUE.root
 ENTRIES = {c.key: c for kind in CATALOGUE.components.values() for c in kind.values()}
 #: Import names whose pip package is called differently.
-PIP_NAMES = {"cv2": "opencv-python", "PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn"}
+PIP_NAMES = {
+    "cv2": "opencv-python-headless",
+    "PIL": "pillow",
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+}
 
 
 def _pip(requirement: str) -> str:
