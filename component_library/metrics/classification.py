@@ -18,7 +18,9 @@ def classification_metrics(num_classes: int, top_k: int = 3) -> MetricCollection
     - ``f1``: unweighted mean of the per-class F1 scores (macro); classes
       absent from both predictions and targets are left out of the mean.
     - ``auroc``: unweighted mean of the one-vs-rest ROC AUCs (macro, exact,
-      so it keeps every score of the epoch).
+      so it keeps every score of the epoch). A class with no positive target
+      in the epoch scores 0 in that mean (torchmetrics warns "No positive
+      samples in targets").
 
     ``update(preds, target)``: preds ``(B, K)`` probabilities or logits,
     target ``(B,)`` long. torchmetrics applies a softmax to a batch that has
@@ -37,4 +39,7 @@ def classification_metrics(num_classes: int, top_k: int = 3) -> MetricCollection
     }
     if num_classes > top_k:
         metrics["top_k_accuracy"] = MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
-    return MetricCollection(metrics)
+    # No compute groups: torchmetrics merges metrics whose states are equal after the first
+    # update, and after a perfectly classified first batch top-k accuracy, accuracy and F1
+    # have equal states although their updates differ; top-k then reports top-1.
+    return MetricCollection(metrics, compute_groups=False)

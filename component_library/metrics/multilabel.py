@@ -22,6 +22,9 @@ def multilabel_metrics(num_classes: int, threshold: float = 0.5) -> MetricCollec
       being predicted when its probability is above ``threshold``.
     - ``auroc_per_class``: ``(K,)`` ROC AUC of each label.
 
+    A label with no positive target in the epoch has an average precision and
+    an AUROC of 0 (torchmetrics warns), and its 0 counts in ``map``.
+
     ``update(preds, target)``: preds ``(B, K)`` probabilities or logits,
     target ``(B, K)`` int 0/1. torchmetrics applies a sigmoid to a batch that
     has values outside ``[0, 1]``, so a batch of logits that all lie in
@@ -37,5 +40,9 @@ def multilabel_metrics(num_classes: int, threshold: float = 0.5) -> MetricCollec
             "map": MultilabelAveragePrecision(num_classes, average="macro"),
             "f1": MultilabelF1Score(num_classes, threshold=threshold, average="macro"),
             "auroc_per_class": MultilabelAUROC(num_classes, average="none"),
-        }
+        },
+        # Explicit groups: only metrics whose update is identical (both keep every score of
+        # the epoch) share a state. Automatic groups merge any metrics whose states happen
+        # to be equal after the first update, even when their updates differ.
+        compute_groups=[["map", "auroc_per_class"], ["f1"]],
     )

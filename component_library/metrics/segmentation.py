@@ -30,5 +30,9 @@ def segmentation_metrics(num_classes: int, ignore_index: int = 255) -> MetricCol
                 num_classes, average="none", ignore_index=ignore_index
             ),
             "dice": MulticlassF1Score(num_classes, average="macro", ignore_index=ignore_index),
-        }
+        },
+        # Explicit groups: only metrics whose update is identical (the same confusion
+        # matrix) share a state. Automatic groups merge any metrics whose states happen to
+        # be equal after the first update, even when their updates differ.
+        compute_groups=[["miou", "iou_per_class"], ["dice"]],
     )
