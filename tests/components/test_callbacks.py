@@ -259,11 +259,15 @@ def test_unfreeze_schedule_rejects_malformed_items(item, message):
 
 
 class Regressor(pl.LightningModule):
-    """A linear regressor trained with plain SGD; records the weights validation sees."""
+    """A linear regressor trained with plain SGD; records the weights validation sees.
 
-    def __init__(self) -> None:
+    ``batch_norm``: a BatchNorm1d first, whose running statistics are buffers.
+    """
+
+    def __init__(self, batch_norm: bool = False) -> None:
         super().__init__()
-        self.model = nn.Linear(4, 1)
+        linear = nn.Linear(4, 1)
+        self.model = nn.Sequential(nn.BatchNorm1d(4), linear) if batch_norm else linear
         self.validated: list[dict[str, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -303,10 +307,10 @@ def regression_loader() -> DataLoader:
 
 
 def hand_ema(steps: list[dict[str, torch.Tensor]], decay: float) -> list[dict[str, torch.Tensor]]:
-    """EMA after each step: the first step's weights, then decay * ema + (1 - decay) * w."""
-    averages = [steps[0]]
+    """EMA of the float tensors after each step: the first step's, then decay * ema + (1 - decay) * w."""
+    averages = [{k: w for k, w in steps[0].items() if w.is_floating_point()}]
     for weights in steps[1:]:
-        averages.append({k: decay * averages[-1][k] + (1 - decay) * w for k, w in weights.items()})
+        averages.append({k: decay * a + (1 - decay) * weights[k] for k, a in averages[-1].items()})
     return averages
 
 
@@ -357,6 +361,24 @@ def test_ema_checkpoint_round_trip(tmp_path):
     )
     for k, v in snapshot(straight).items():
         torch.testing.assert_close(snapshot(resumed)[k], v)
+
+
+def test_ema_at_default_decay_averages_batch_norm_statistics(tmp_path):
+    torch.manual_seed(0)
+    module, raw = Regressor(batch_norm=True), RecordRawWeights()
+    loader = regression_loader()
+    make_trainer(tmp_path, 1, [raw, EMA()]).fit(module, loader, loader)
+
+    assert EMA().decay == 0.999
+    expected = hand_ema(raw.steps, 0.999)[-1]
+    final = snapshot(module.model)
+    assert {"0.running_mean", "0.running_var", "0.weight", "1.weight"} <= expected.keys()
+    for k, v in expected.items():
+        torch.testing.assert_close(final[k], v)
+    # The running statistics moved during training, and the module holds their average.
+    for k in ("0.running_mean", "0.running_var"):
+        assert not torch.allclose(raw.steps[-1][k], raw.steps[0][k])
+        assert not torch.allclose(final[k], raw.steps[-1][k])
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.1, 1.5])

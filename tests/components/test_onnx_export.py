@@ -92,6 +92,33 @@ def test_check_onnx_raises_on_mismatch(tmp_path):
         check_onnx(path, TinyResNet(num_classes=4), sample)
 
 
+class Shifted(nn.Module):
+    """``model``'s logits plus ``shift``: an ONNX file of ``model`` is off by exactly that."""
+
+    def __init__(self, model: nn.Module, shift: float) -> None:
+        super().__init__()
+        self.model, self.shift = model, shift
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images) + self.shift
+
+
+def test_check_onnx_default_tolerance_refuses_1e_3_and_accepts_1e_6(tmp_path):
+    torch.manual_seed(0)
+    model = randomize_bn(TinyResNet()).eval()
+    sample = torch.randn(1, 3, 32, 32)
+    path = export_onnx(model, sample, tmp_path / "model.onnx")
+    batch = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert model(batch).abs().max() < 10  # the tolerance is meant for such logits
+
+    with pytest.raises(OnnxMismatchError, match="differs from PyTorch by up to 0.001"):
+        check_onnx(path, Shifted(model, 1e-3), sample)
+    with pytest.raises(OnnxMismatchError, match="differs from PyTorch"):
+        check_onnx(path, Shifted(model, -3e-4), sample)
+    assert 1e-7 < check_onnx(path, Shifted(model, 1e-6), sample) < 2e-6
+
+
 class Classifier(pl.LightningModule):
     """Logs ``score`` = -epoch, so the best checkpoint is always the first epoch's."""
 

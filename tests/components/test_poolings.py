@@ -29,6 +29,28 @@ def test_output_is_a_vector_of_out_channels(name: str, x: torch.Tensor) -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+# Each catalogue pooling at its DEFAULT parameters (what generated configs use), by formula.
+DEFAULT_REFERENCES = {
+    "avg": lambda x: x.mean(dim=(2, 3)),
+    "max": lambda x: x.amax(dim=(2, 3)),
+    "avgmax": lambda x: torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1),
+    "gem": lambda x: (x.clamp(min=1e-6) ** 3).mean(dim=(2, 3)) ** (1 / 3),  # p = 3, eps = 1e-6
+}
+
+
+@pytest.mark.parametrize("name", sorted(entries("poolings")))
+def test_defaults_match_reference(name: str, x: torch.Tensor) -> None:
+    pool = load("poolings", name)(8)
+    expected = DEFAULT_REFERENCES[name](x)
+    assert pool.out_channels == expected.shape[1]
+    torch.testing.assert_close(pool(x), expected)
+
+
+def test_gem_default_eps_clamps_tiny_inputs() -> None:
+    tiny = torch.full((1, 1, 2, 2), 1e-9)
+    torch.testing.assert_close(GeM(1)(tiny), torch.tensor([[1e-6]]))
+
+
 def test_avg_pool_is_the_spatial_mean(x: torch.Tensor) -> None:
     torch.testing.assert_close(AvgPool(8)(x), x.mean(dim=(2, 3)))
 
