@@ -307,7 +307,10 @@ def regression_loader() -> DataLoader:
 
 
 def hand_ema(steps: list[dict[str, torch.Tensor]], decay: float) -> list[dict[str, torch.Tensor]]:
-    """EMA of the float tensors after each step: the first step's, then decay * ema + (1 - decay) * w."""
+    """EMA after each step: the first step's tensors, then decay * ema + (1 - decay) * w.
+
+    Only float tensors: integer buffers (BatchNorm's step count) are left out.
+    """
     averages = [{k: w for k, w in steps[0].items() if w.is_floating_point()}]
     for weights in steps[1:]:
         averages.append({k: decay * a + (1 - decay) * weights[k] for k, a in averages[-1].items()})

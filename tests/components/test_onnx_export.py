@@ -112,7 +112,7 @@ def test_check_onnx_default_tolerance_refuses_1e_3_and_accepts_1e_6(tmp_path):
     with torch.no_grad():
         assert model(batch).abs().max() < 10  # the tolerance is meant for such logits
 
-    with pytest.raises(OnnxMismatchError, match="differs from PyTorch by up to 0.001"):
+    with pytest.raises(OnnxMismatchError, match=r"differs from PyTorch by up to 0\.001"):
         check_onnx(path, Shifted(model, 1e-3), sample)
     with pytest.raises(OnnxMismatchError, match="differs from PyTorch"):
         check_onnx(path, Shifted(model, -3e-4), sample)
