@@ -80,6 +80,105 @@ def test_saturated_logits_keep_finite_gradient(name: str, task: str) -> None:
     assert torch.isfinite(logits.grad).all()
 
 
+# --- every loss at its DEFAULT parameters (what generated configs use), by formula -------------
+
+
+def _softmax_terms(logits: Tensor, target: Tensor, ignore: int) -> tuple[Tensor, Tensor]:
+    """Per kept sample/pixel: log-probabilities ``(N, K)`` and class ``(N,)``."""
+    log_p = logits.log_softmax(1).movedim(1, -1).reshape(-1, logits.shape[1])
+    labels = target.reshape(-1)
+    keep = labels != ignore
+    return log_p[keep], labels[keep]
+
+
+def ref_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    log_p, labels = _softmax_terms(logits, target, -100)
+    return -log_p[torch.arange(len(labels)), labels].mean()
+
+
+def ref_label_smoothing(logits: Tensor, target: Tensor) -> Tensor:
+    log_p, labels = _softmax_terms(logits, target, -100)
+    nll = -log_p[torch.arange(len(labels)), labels]
+    return (0.9 * nll + 0.1 * (-log_p).mean(1)).mean()
+
+
+def ref_focal(logits: Tensor, target: Tensor) -> Tensor:
+    log_p, labels = _softmax_terms(logits, target, -100)
+    log_p_t = log_p[torch.arange(len(labels)), labels]
+    return (-((1 - log_p_t.exp()) ** 2) * log_p_t).mean()
+
+
+def _overlap_losses(logits: Tensor, target: Tensor, score) -> Tensor:
+    """Mean over present classes of 1 - score(inter, sum p, sum y), pixels 255 left out."""
+    log_p, labels = _softmax_terms(logits, target, 255)
+    probs, losses = log_p.exp(), []
+    for c in range(logits.shape[1]):
+        y = (labels == c).float()
+        if y.sum() > 0:
+            losses.append(1 - score((probs[:, c] * y).sum(), probs[:, c].sum(), y.sum()))
+    return torch.stack(losses).mean()
+
+
+def ref_dice(logits: Tensor, target: Tensor) -> Tensor:
+    return _overlap_losses(logits, target, lambda i, p, y: (2 * i + 1) / (p + y + 1))
+
+
+def ref_jaccard(logits: Tensor, target: Tensor) -> Tensor:
+    return _overlap_losses(logits, target, lambda i, p, y: (i + 1) / (p + y - i + 1))
+
+
+def ref_lovasz(logits: Tensor, target: Tensor) -> Tensor:
+    log_p, labels = _softmax_terms(logits, target, 255)
+    return _lovasz_reference(log_p.exp(), labels, present_only=True)
+
+
+def ref_bce(logits: Tensor, target: Tensor) -> Tensor:
+    p, y = torch.sigmoid(logits), target.float()
+    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+
+
+def ref_asymmetric(logits: Tensor, target: Tensor) -> Tensor:
+    p, y = torch.sigmoid(logits), target.float()
+    p_m = (p - 0.05).clamp(min=0)
+    return -(y * (1 - p) * p.log() + (1 - y) * p_m**4 * (1 - p_m).log()).mean()
+
+
+def ref_focal_bce(logits: Tensor, target: Tensor) -> Tensor:
+    p, y = torch.sigmoid(logits), target.float()
+    p_t, alpha_t = y * p + (1 - y) * (1 - p), y * 0.25 + (1 - y) * 0.75
+    return (-alpha_t * (1 - p_t) ** 2 * p_t.log()).mean()
+
+
+# name -> (the target value the default ignores, or None, reference at the defaults)
+DEFAULT_REFERENCES = {
+    "cross_entropy": (-100, ref_cross_entropy),
+    "label_smoothing": (-100, ref_label_smoothing),
+    "focal": (-100, ref_focal),
+    "dice": (255, ref_dice),
+    "jaccard": (255, ref_jaccard),
+    "lovasz": (255, ref_lovasz),
+    "bce": (None, ref_bce),
+    "asymmetric": (None, ref_asymmetric),
+    "focal_bce": (None, ref_focal_bce),
+}
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_defaults_match_reference(name: str, task: str) -> None:
+    ignore, reference = DEFAULT_REFERENCES[name]
+    generator = torch.Generator().manual_seed(5)
+    target = make_target(task, generator)
+    shape = (*target.shape[:1], K, *target.shape[1:]) if task != "multilabel" else target.shape
+    logits = 3 * torch.randn(shape, generator=generator)
+    if ignore is not None:
+        target = target.clone()
+        target.view(-1)[:3] = ignore
+    if task == "segmentation":
+        target[target == K - 1] = 0  # one class absent: present-only averages skip it
+    expected = reference(logits, target)
+    torch.testing.assert_close(load("losses", name)()(logits, target), expected)
+
+
 # --- cross-entropy and label smoothing ---------------------------------------------------------
 
 
