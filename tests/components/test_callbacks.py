@@ -188,6 +188,14 @@ def test_unfreeze_schedule_adds_every_parameter_of_modules_unfrozen_together(tmp
 
     in_optimizer = [n for group in module.probes[1]["groups"] for n in group["params"]]
     assert sorted(in_optimizer) == sorted(n for n, _ in module.model.named_parameters())
+    # Defaults: lr_factor 0.1, and train_bn true (BatchNorm trains while its module is frozen).
+    base = group_of(module.probes[1], "head.1.weight")["initial_lr"]
+    for name in ("head.0.weight", "backbone.stem.0.weight", "backbone.layer.1.bias"):
+        assert group_of(module.probes[1], name)["initial_lr"] == pytest.approx(0.1 * base)
+    assert module.probes[0]["requires_grad"]["backbone.stem.1.weight"] is True
+    assert group_of(module.probes[0], "backbone.stem.1.weight")["initial_lr"] == base
+    assert module.probes[0]["requires_grad"]["backbone.stem.0.weight"] is False
+    assert module.probes[0]["bn_training"] == {"backbone.stem.1": True, "backbone.layer.2": True}
 
 
 def test_unfreeze_schedule_resumes_between_two_unfreezes(tmp_path):
