@@ -114,6 +114,17 @@ def test_unet_ends_at_the_finest_stride_with_its_decoder_channels() -> None:
     assert output.shape == (1, 10, math.ceil(HEIGHT / 2), math.ceil(WIDTH / 2))
 
 
+def test_default_widths() -> None:
+    channels, strides = LAYOUTS["resnet18"]
+    fpn = FPN(channels, strides)
+    assert fpn.out_channels == [128]
+    assert [conv.out_channels for conv in fpn.lateral] == [128] * 4
+    unet = UNetDecoder(channels, strides)
+    assert [block[1].conv.out_channels for block in unet.blocks] == [256, 128, 64, 32]
+    deep = UNetDecoder([8] * 7, [1, 2, 4, 8, 16, 32, 64])
+    assert [block[1].conv.out_channels for block in deep.blocks] == [256, 128, 64, 32, 16, 16]
+
+
 def test_unet_rejects_a_wrong_number_of_decoder_channels() -> None:
     channels, strides = LAYOUTS["convnext_atto"]
     with pytest.raises(ValueError, match="decoder_channels"):
