@@ -131,6 +131,26 @@ def test_plateau_reduces_after_patience() -> None:
     assert lrs == pytest.approx([BASE_LR, BASE_LR, BASE_LR, BASE_LR * 0.5])
 
 
+def test_cosine_at_defaults_has_no_warmup_and_ends_at_zero() -> None:
+    lrs = _run(build_scheduler(_optimizer(), name="cosine", total_steps=40), 40)
+    for step in range(41):
+        expected = BASE_LR * 0.5 * (1 + math.cos(math.pi * step / 40))
+        assert lrs[step] == pytest.approx(expected, abs=1e-12), step
+
+
+def test_plateau_at_defaults_waits_10_epochs_then_decays_tenfold_without_floor() -> None:
+    scheduler = build_scheduler(_optimizer(), name="plateau", total_steps=1, monitor="m")[
+        "scheduler"
+    ]
+    lrs = []
+    for loss in [1.0] * 12 + [2.0] * 11:  # mode "min": a rising loss never improves either
+        scheduler.step(loss)
+        lrs.append(scheduler.optimizer.param_groups[0]["lr"])
+    assert lrs[:11] == pytest.approx([BASE_LR] * 11)
+    assert lrs[11:22] == pytest.approx([BASE_LR * 0.1] * 11)
+    assert lrs[22] == pytest.approx(BASE_LR * 0.01)
+
+
 def test_user_errors_name_the_value() -> None:
     with pytest.raises(ValueError, match=r"'linear'.*cosine, step, constant, plateau"):
         build_scheduler(_optimizer(), name="linear", total_steps=10)
