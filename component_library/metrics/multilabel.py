@@ -31,8 +31,8 @@ def multilabel_metrics(num_classes: int, threshold: float = 0.5) -> MetricCollec
     ``[0, 1]`` would be read as probabilities; passing probabilities avoids
     that ambiguity for ``f1`` (the other metrics only use the ranking).
     """
-    if num_classes < 1:
-        raise ValueError(f"multilabel_metrics: num_classes must be >= 1, got {num_classes}")
+    if num_classes < 2:  # torchmetrics' multilabel metrics need two labels
+        raise ValueError(f"multilabel_metrics: num_classes must be >= 2, got {num_classes}")
     if not 0 < threshold < 1:
         raise ValueError(f"multilabel_metrics: threshold must be in (0, 1), got {threshold}")
     return MetricCollection(

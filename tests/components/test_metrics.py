@@ -232,9 +232,56 @@ def test_multilabel_matches_reference() -> None:
     np.testing.assert_allclose(values["auroc_per_class"].numpy(), auroc, rtol=1e-5)
 
 
-def test_multilabel_bad_threshold_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="threshold"):
-        multilabel_metrics(K, threshold=1.5)
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5])
+def test_multilabel_bad_threshold_is_a_value_error(threshold: float) -> None:
+    with pytest.raises(ValueError, match="multilabel_metrics: threshold"):
+        multilabel_metrics(K, threshold=threshold)
+
+
+# --- argument bounds: the smallest valid value works, the next one down is refused -------------
+
+SMALLEST = [
+    (classification_metrics, {"num_classes": 2, "top_k": 1}, {"num_classes": 1}),
+    (classification_metrics, {"num_classes": 2, "top_k": 1}, {"num_classes": 2, "top_k": 0}),
+    (multilabel_metrics, {"num_classes": 2}, {"num_classes": 1}),
+    (segmentation_metrics, {"num_classes": 2}, {"num_classes": 1}),
+]
+
+
+@pytest.mark.parametrize(("factory", "smallest", "too_small"), SMALLEST)
+def test_smallest_arguments_work_and_below_is_a_value_error(factory, smallest, too_small) -> None:
+    assert isinstance(factory(**smallest), MetricCollection)
+    name = factory.__name__
+    with pytest.raises(
+        ValueError, match=rf"^{name}: \w+ must be >= \d, got {min(too_small.values())}$"
+    ):
+        factory(**too_small)
+
+
+def test_classification_with_two_classes_reports_top_1_as_top_k() -> None:
+    values = classification_metrics(2, top_k=1)
+    values.update(torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]), torch.tensor([0, 1, 1]))
+    result = values.compute()
+    assert result["top_k_accuracy"].item() == result["accuracy"].item() == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("factory", "groups"),
+    [
+        (multilabel_metrics, [["map", "auroc_per_class"], ["f1"]]),
+        (segmentation_metrics, [["miou", "iou_per_class"], ["dice"]]),
+    ],
+)
+def test_metrics_with_the_same_update_share_one_state(factory, groups) -> None:
+    """mAP and AUROC keep one copy of the epoch's scores; both IoUs one confusion matrix."""
+    collection = factory(K)
+    task = "multilabel" if factory is multilabel_metrics else "segmentation"
+    collection.update(*make_batch(task, torch.Generator().manual_seed(0)))
+    assert sorted(collection.compute_groups.values()) == sorted(groups)
+    metrics = dict(collection.items(keep_base=True, copy_state=False))
+    first, second = (metrics[name] for name in groups[0])
+    for state in first._defaults:
+        assert getattr(first, state) is getattr(second, state), state
 
 
 # --- several batches, a perfect first batch, reset, a class with no positives -----------------
