@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -35,8 +36,7 @@ class LovaszSoftmaxLoss(nn.Module):
         labels = target.reshape(-1)
         valid = labels != self.ignore_index
         probs, labels = probs[valid], labels[valid]
-        classes = torch.arange(num_classes, device=labels.device)
-        fg = (labels.unsqueeze(1) == classes).to(probs.dtype)  # (N, K)
+        fg = F.one_hot(labels, num_classes).to(probs.dtype)  # (N, K)
 
         errors, order = (fg - probs).abs().sort(dim=0, descending=True)
         fg_sorted = fg.gather(0, order)

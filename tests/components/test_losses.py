@@ -179,6 +179,117 @@ def test_defaults_match_reference(name: str, task: str) -> None:
     torch.testing.assert_close(load("losses", name)()(logits, target), expected)
 
 
+# --- argument bounds, integer-valued weights, edge counts ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CrossEntropyLoss(label_smoothing=0.0),
+        lambda: CrossEntropyLoss(label_smoothing=1.0),
+        lambda: DiceLoss(smooth=0.0),
+        lambda: JaccardLoss(smooth=0.0),
+        lambda: FocalLoss(gamma=0.0),
+        lambda: SigmoidFocalLoss(alpha=0.0, gamma=0.0),
+        lambda: SigmoidFocalLoss(alpha=1.0, gamma=0.5),
+        lambda: AsymmetricLoss(gamma_neg=0.0, gamma_pos=0.0, clip=0.0),
+    ],
+)
+def test_boundary_arguments_are_accepted(make) -> None:
+    assert isinstance(make(), torch.nn.Module)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: CrossEntropyLoss(label_smoothing=-0.1), "CrossEntropyLoss: label smoothing"),
+        (lambda: DiceLoss(smooth=-1.0), "DiceLoss: smooth must be >= 0, got -1.0"),
+        (lambda: JaccardLoss(smooth=-1.0), "JaccardLoss: smooth must be >= 0, got -1.0"),
+        (lambda: FocalLoss(gamma=-1.0), "FocalLoss: gamma must be >= 0, got -1.0"),
+        (lambda: SigmoidFocalLoss(alpha=-0.1), "SigmoidFocalLoss: alpha must be in"),
+        (lambda: SigmoidFocalLoss(alpha=1.5), "SigmoidFocalLoss: alpha must be in"),
+        (lambda: SigmoidFocalLoss(gamma=-0.1), "SigmoidFocalLoss: gamma must be >= 0"),
+        (lambda: AsymmetricLoss(gamma_neg=-1.0), "AsymmetricLoss: gammas must be >= 0"),
+        (lambda: AsymmetricLoss(gamma_pos=-1.0), "AsymmetricLoss: gammas must be >= 0"),
+        (lambda: AsymmetricLoss(clip=1.0), r"AsymmetricLoss: clip must be in \[0, 1\)"),
+        (lambda: AsymmetricLoss(clip=1.5), r"AsymmetricLoss: clip must be in \[0, 1\)"),
+        (lambda: AsymmetricLoss(clip=-0.1), r"AsymmetricLoss: clip must be in \[0, 1\)"),
+    ],
+)
+def test_bad_arguments_are_value_errors_naming_the_loss(make, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}"):
+        make()
+
+
+def test_integer_weights_from_a_config_work_as_floats() -> None:
+    """YAML gives ``[1, 2, 1, 1]`` as ints; the losses must weight as with floats."""
+    logits = torch.randn(6, K)
+    target = torch.tensor([0, 1, 2, 3, 1, 2])
+    weights = [1, 2, 1, 3]
+    floats = [float(w) for w in weights]
+    pairs = [
+        (CrossEntropyLoss(weight=weights), CrossEntropyLoss(weight=floats)),
+        (LabelSmoothingCrossEntropy(weight=weights), LabelSmoothingCrossEntropy(weight=floats)),
+        (FocalLoss(alpha=weights), FocalLoss(alpha=floats)),
+        (FocalLoss(alpha=2), FocalLoss(alpha=2.0)),
+    ]
+    for ints, reference in pairs:
+        torch.testing.assert_close(ints(logits, target), reference(logits, target))
+    multilabel = torch.randint(0, 2, (6, K))
+    torch.testing.assert_close(
+        BCEWithLogitsLoss(pos_weight=weights)(logits, multilabel),
+        BCEWithLogitsLoss(pos_weight=floats)(logits, multilabel),
+    )
+
+
+def test_label_smoothing_weights_classes() -> None:
+    logits = torch.randn(6, K)
+    target = torch.tensor([0, 1, 2, 3, 1, 2])
+    weight = [1.0, 3.0, 0.5, 2.0]
+    expected = F.cross_entropy(logits, target, weight=torch.tensor(weight), label_smoothing=0.1)
+    torch.testing.assert_close(LabelSmoothingCrossEntropy(weight=weight)(logits, target), expected)
+
+
+def test_focal_with_one_valid_target_is_that_term() -> None:
+    logits = torch.randn(3, K)
+    target = torch.tensor([-100, 2, -100])
+    p = logits.softmax(1)[1, 2]
+    expected = -((1 - p) ** 2) * torch.log(p)
+    torch.testing.assert_close(FocalLoss()(logits, target), expected)
+
+
+@pytest.mark.parametrize("loss_cls", [DiceLoss, JaccardLoss, LovaszSoftmaxLoss])
+def test_region_losses_with_one_present_class_are_that_class_term(loss_cls) -> None:
+    generator = torch.Generator().manual_seed(6)
+    logits = torch.randn(1, K, 3, 3, generator=generator)
+    target = torch.full((1, 3, 3), 255)
+    target[0, 0] = 2  # class 2 alone, on three pixels
+    reference = {"DiceLoss": ref_dice, "JaccardLoss": ref_jaccard, "LovaszSoftmaxLoss": ref_lovasz}
+    expected = reference[loss_cls.__name__](logits, target)
+    torch.testing.assert_close(loss_cls()(logits, target), expected)
+
+
+def test_lovasz_counts_a_class_with_a_single_pixel() -> None:
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn(1, K, 3, 3, generator=generator)
+    target = torch.zeros(1, 3, 3, dtype=torch.long)
+    target[0, 1, 1] = 3  # class 3 has exactly one pixel
+    torch.testing.assert_close(LovaszSoftmaxLoss()(logits, target), ref_lovasz(logits, target))
+
+
+def test_asymmetric_discards_negatives_below_the_clip_margin() -> None:
+    # p = sigmoid(-10) < clip = 0.05: the shifted probability is 0, so the loss is exactly 0.
+    assert AsymmetricLoss()(torch.full((2, K), -10.0), torch.zeros(2, K)).item() == 0.0
+
+
+def test_asymmetric_accepts_a_bool_target() -> None:
+    logits = torch.randn(5, K)
+    target = torch.randint(0, 2, (5, K))
+    torch.testing.assert_close(
+        AsymmetricLoss()(logits, target.bool()), AsymmetricLoss()(logits, target.float())
+    )
+
+
 # --- cross-entropy and label smoothing ---------------------------------------------------------
 
 
@@ -396,19 +507,19 @@ def test_asymmetric_matches_paper_formula() -> None:
     assert loss.item() == pytest.approx(total / logits.numel(), rel=1e-5)
 
 
-@pytest.mark.parametrize("alpha", [0.25, None])
-def test_sigmoid_focal_matches_torchvision_and_formula(alpha: float | None) -> None:
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.25, 2.0), (None, 2.0), (0.6, 0.5)])
+def test_sigmoid_focal_matches_torchvision_and_formula(alpha: float | None, gamma: float) -> None:
     logits = torch.randn(5, K)
     target = torch.randint(0, 2, (5, K))
-    loss = SigmoidFocalLoss(alpha=alpha, gamma=2.0)(logits, target)
+    loss = SigmoidFocalLoss(alpha=alpha, gamma=gamma)(logits, target)
     tv_alpha = -1 if alpha is None else alpha
     torch.testing.assert_close(
-        loss, sigmoid_focal_loss(logits, target.float(), tv_alpha, 2.0, reduction="mean")
+        loss, sigmoid_focal_loss(logits, target.float(), tv_alpha, gamma, reduction="mean")
     )
     p = torch.sigmoid(logits)
     p_t = torch.where(target == 1, p, 1 - p)
     alpha_t = 1.0 if alpha is None else torch.where(target == 1, alpha, 1 - alpha)
-    torch.testing.assert_close(loss, (-alpha_t * (1 - p_t) ** 2 * torch.log(p_t)).mean())
+    torch.testing.assert_close(loss, (-alpha_t * (1 - p_t) ** gamma * torch.log(p_t)).mean())
 
 
 # --- weighted sum ------------------------------------------------------------------------------
