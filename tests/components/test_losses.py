@@ -332,11 +332,20 @@ def test_label_smoothing_out_of_range_is_a_value_error() -> None:
         LabelSmoothingCrossEntropy(smoothing=1.5)
 
 
-def test_class_weights_follow_the_module_to_another_dtype() -> None:
-    loss_fn = CrossEntropyLoss(weight=[1.0, 2.0, 3.0, 4.0]).to(torch.float64)
-    assert loss_fn.weight is not None
-    assert loss_fn.weight.dtype == torch.float64
-    assert "weight" in loss_fn.state_dict()
+@pytest.mark.parametrize(
+    ("make", "buffer"),
+    [
+        (lambda w: CrossEntropyLoss(weight=w), "weight"),
+        (lambda w: LabelSmoothingCrossEntropy(weight=w), "weight"),
+        (lambda w: FocalLoss(alpha=w), "alpha"),
+        (lambda w: BCEWithLogitsLoss(pos_weight=w), "pos_weight"),
+    ],
+)
+def test_class_weights_are_float_buffers_that_follow_the_module(make, buffer: str) -> None:
+    for weights in ([1.0, 2.0, 3.0, 4.0], [1, 2, 3, 4]):  # YAML may give ints
+        loss_fn = make(weights)
+        assert loss_fn.state_dict()[buffer].dtype == torch.float32
+        assert getattr(loss_fn.to(torch.float64), buffer).dtype == torch.float64
 
 
 # --- softmax focal -----------------------------------------------------------------------------
