@@ -241,13 +241,28 @@ def test_unfreeze_schedule_unknown_module_suggests_close_names():
         UnfreezeScheduleError, match=r"did you mean model\.backbone\.layer\b"
     ) as info:
         callback.freeze_before_training(Classifier())
-    assert "'model.backbone.layr'" in str(info.value) and "\n" not in str(info.value)
+    message = str(info.value)
+    assert message == (
+        "unfreeze schedule: Classifier has no module 'model.backbone.layr'; did you mean "
+        "model.backbone.layer, model.backbone.layer.3, model.backbone.layer.2?"
+    )  # the three closest of the ten close names
+
+
+def test_unfreeze_schedule_unknown_module_without_close_names_has_no_hint():
+    callback = UnfreezeSchedule([{"module": "zzz", "epoch": 1}])
+    with pytest.raises(UnfreezeScheduleError) as info:
+        callback.freeze_before_training(Classifier())
+    assert str(info.value) == "unfreeze schedule: Classifier has no module 'zzz'"
 
 
 @pytest.mark.parametrize(
     ("item", "message"),
     [
         ({"module": "model.head"}, "expected keys"),
+        ({"epoch": 1}, "expected keys"),
+        ({"module": 3, "epoch": 1}, "dotted path"),
+        ({"module": "model.head", "epoch": True}, "epoch must be an integer >= 1"),
+        ({"module": "model.head", "epoch": 1, "lr_factor": True}, "lr_factor must be a number"),
         ({"module": "model.head", "epoch": 1, "lr": 0.1}, "expected keys"),
         ({"module": "", "epoch": 1}, "dotted path"),
         ({"module": "model.head", "epoch": 0}, "epoch must be an integer >= 1"),
