@@ -98,8 +98,8 @@ class Classifier(pl.LightningModule):
                 {
                     "params": sorted(names[id(p)] for p in group["params"]),
                     "lr": group["lr"],
-                    "initial_lr": group["initial_lr"],
-                    "weight_decay": group["weight_decay"],
+                    "initial_lr": group.get("initial_lr"),
+                    "weight_decay": group.get("weight_decay"),
                 }
                 for group in self.trainer.optimizers[0].param_groups
             ],
@@ -196,6 +196,28 @@ def test_unfreeze_schedule_adds_every_parameter_of_modules_unfrozen_together(tmp
     assert group_of(module.probes[0], "backbone.stem.1.weight")["initial_lr"] == base
     assert module.probes[0]["requires_grad"]["backbone.stem.0.weight"] is False
     assert module.probes[0]["bn_training"] == {"backbone.stem.1": True, "backbone.layer.2": True}
+
+
+class RpropClassifier(Classifier):
+    """Rprop (no weight decay at all), no LR schedule, and two groups with different lrs."""
+
+    def configure_optimizers(self):
+        head = list(self.model.head.parameters())
+        others = [p for p in self.model.backbone.parameters() if p.requires_grad]
+        return torch.optim.Rprop([{"params": head, "lr": 0.02}, {"params": others, "lr": 0.5}])
+
+
+def test_unfreeze_schedule_without_scheduler_or_weight_decay_uses_the_first_group(tmp_path):
+    schedule = [{"module": "model.backbone", "epoch": 1, "lr_factor": 0.5}]
+    module = RpropClassifier()
+    make_trainer(tmp_path, 2, [UnfreezeSchedule(schedule)]).fit(module, class_loader())
+
+    before, after = module.probes[0]["groups"], module.probes[1]["groups"]
+    assert [g["lr"] for g in before] == [0.02, 0.5]
+    added = after[len(before) :]
+    assert added and all(g["lr"] == pytest.approx(0.01) for g in added)  # 0.5 x the first lr
+    assert all(g["weight_decay"] == 0.0 for g in added)
+    assert "backbone.layer.0.weight" in [name for g in added for name in g["params"]]
 
 
 def test_unfreeze_schedule_resumes_between_two_unfreezes(tmp_path):
