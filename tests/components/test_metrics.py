@@ -39,9 +39,11 @@ def make_batch(
             preds = F.one_hot(target, K).movedim(-1, 1).float()
         target[0, 0] = 255
         return preds, target
-    target = torch.randint(0, 2, (8, K), generator=generator)
-    target[0], target[1] = 1, 0
-    return (target.float() if perfect else torch.randn(8, K, generator=generator)), target
+    if task == "multilabel":
+        target = torch.randint(0, 2, (8, K), generator=generator)
+        target[0], target[1] = 1, 0
+        return (target.float() if perfect else torch.randn(8, K, generator=generator)), target
+    raise NotImplementedError(f"make_batch: no batches for task {task!r} yet; add them here")
 
 
 @pytest.mark.parametrize("name", list(entries("metrics")))
