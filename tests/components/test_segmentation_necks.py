@@ -148,7 +148,7 @@ def test_resnet18_neck_head_end_to_end(neck_name: str) -> None:
     head = SegmentationHead(neck.out_channels[0], num_classes=3, dropout=0.1)
     images = torch.randn(2, 3, 72, 88)
 
-    logits = head(neck(backbone(images))[0], output_size=images.shape[-2:])
+    logits = head(neck(backbone(images))[0], images.shape[-2:])
 
     assert logits.shape == (2, 3, 72, 88)
     logits.logsumexp(dim=1).mean().backward()
