@@ -183,7 +183,7 @@ class _Prober:
                 ).eval()
             with torch.no_grad():
                 model(torch.empty(2, self.in_chans, size, size, device="meta"))
-        except Exception:  # noqa: BLE001 - any failure means: this size does not run
+        except Exception:  # any failure means: this size does not run
             return False
         return True
 

@@ -10,7 +10,9 @@ A schedule, as in a config file::
     - {module: model.backbone.layer4, epoch: 2, lr_factor: 0.1}
     - {module: model.backbone, epoch: 5, lr_factor: 0.01, train_bn: false}
 
-``module`` is a dotted path from the LightningModule (``get_submodule``). With
+``module`` is a dotted path from the LightningModule (``get_submodule``), or the
+path of a backbone followed by one of its stage names (``TimmBackbone.stage_names``,
+timm's names, such as ``layer4`` or ``stages.2``). With
 ``train_bn: true`` (the Lightning default) BatchNorm layers train even while their
 module is frozen; with ``train_bn: false`` they stay frozen, in eval mode, for the
 whole run.
@@ -72,12 +74,42 @@ def _submodule(pl_module: pl.LightningModule, path: str) -> nn.Module:
     try:
         return pl_module.get_submodule(path)
     except AttributeError:
-        names = [name for name, _ in pl_module.named_modules() if name]
-        close = difflib.get_close_matches(path, names, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnfreezeScheduleError(
-            f"unfreeze schedule: {type(pl_module).__name__} has no module {path!r}{hint}"
-        ) from None
+        pass
+    owner, stage = _stage_owner(pl_module, path)
+    if owner is not None and stage in owner.stage_names:
+        try:
+            return owner.stage_module(stage)
+        except ValueError as error:
+            raise UnfreezeScheduleError(f"unfreeze schedule: {error}") from None
+    names = [name for name, _ in pl_module.named_modules() if name]
+    close = difflib.get_close_matches(path, names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if owner is not None:
+        prefix = path.removesuffix(stage)
+        hint += (
+            f"; stages of {prefix.rstrip('.')}: {', '.join(prefix + s for s in owner.stage_names)}"
+        )
+    raise UnfreezeScheduleError(
+        f"unfreeze schedule: {type(pl_module).__name__} has no module {path!r}{hint}"
+    )
+
+
+def _stage_owner(pl_module: pl.LightningModule, path: str) -> tuple[Any, str]:
+    """The deepest module along ``path`` that names its stages, and the rest of ``path``.
+
+    A backbone names its stages (``stage_names``, ``stage_module``) as its model
+    library does, e.g. ``model.backbone.layer4`` or ``model.backbone.stages.2``.
+    """
+    atoms = path.split(".")
+    module: Any = pl_module
+    owner, rest = None, ""
+    for index, atom in enumerate(atoms):
+        module = getattr(module, atom, None)
+        if not isinstance(module, nn.Module):
+            break
+        if hasattr(module, "stage_names") and hasattr(module, "stage_module"):
+            owner, rest = module, ".".join(atoms[index + 1 :])
+    return owner, rest
 
 
 class UnfreezeSchedule(BaseFinetuning):

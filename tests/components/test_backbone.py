@@ -8,6 +8,7 @@ import pytest
 import timm
 import torch
 
+from component_library.backbones.input_size import input_size_contract
 from component_library.backbones.timm_backbone import TimmBackbone
 
 from .catalogue import entries
@@ -15,24 +16,17 @@ from .catalogue import entries
 MODELS = sorted(entries("backbone_models"))
 
 
-def _img_size(model_name: str) -> int | None:
-    """A non-default size for models whose input size is fixed at creation (Swin), else None."""
-    return 128 if timm.get_pretrained_cfg(model_name).fixed_input_size else None
-
-
-def _input(model_name: str, channels: int = 3) -> torch.Tensor:
-    size = _img_size(model_name) or 64
-    return torch.randn(1, channels, size, size)
+SIZE = 64  # not the default size of any of them (Swin's is fixed at creation)
 
 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_features_match_declared_channels_strides_and_stage_names(model_name: str) -> None:
-    backbone = TimmBackbone(model_name, img_size=_img_size(model_name))
+    backbone = TimmBackbone(model_name, img_size=SIZE)
     stage_outputs = []
     for name in backbone.stage_names:
-        module = backbone.get_submodule(name)
+        module = backbone.stage_module(name)
         module.register_forward_hook(lambda _m, _i, output: stage_outputs.append(output))
-    x = _input(model_name)
+    x = torch.randn(1, 3, SIZE, SIZE)
     features = backbone(x)
 
     assert len(backbone.out_channels) == len(backbone.strides)
@@ -58,17 +52,16 @@ def test_features_match_declared_channels_strides_and_stage_names(model_name: st
 def test_pretrained_checkpoint_loads_onto_a_single_channel_input(
     model_name: str, tmp_path: Path
 ) -> None:
+    size_kwargs = input_size_contract(model_name).create_kwargs(SIZE)
     torch.manual_seed(0)
-    source = timm.create_model(model_name, img_size=_img_size(model_name))
+    source = timm.create_model(model_name, **size_kwargs)
     checkpoint = tmp_path / "weights.pth"
     torch.save(source.state_dict(), checkpoint)
 
     torch.manual_seed(1)
-    backbone = TimmBackbone(
-        model_name, pretrained=str(checkpoint), in_chans=1, img_size=_img_size(model_name)
-    ).eval()
+    backbone = TimmBackbone(model_name, pretrained=str(checkpoint), in_chans=1, img_size=SIZE)
     with torch.no_grad():
-        features = backbone(_input(model_name, channels=1))
+        features = backbone.eval()(torch.randn(1, 1, SIZE, SIZE))
     assert [f.shape[1] for f in features] == backbone.out_channels
 
     # features_only flattens "stages.0" into "stages_0": compare under one spelling.

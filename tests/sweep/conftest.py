@@ -3,9 +3,11 @@
 ``--sweep-n N`` models (0: all) are drawn with ``--sweep-seed`` from timm's registry
 among those with at most ``--sweep-max-params`` parameters (counted on the meta
 device, cached in pytest's cache), and checked at ``--sweep-size`` pixels or the
-smallest size the model takes above it. ``--sweep-shard i/k`` runs every k-th
-model from the i-th, for parallel or chunked runs; ``--sweep-timeout`` limits each
-model; ``--sweep-report FILE`` appends one JSON line per model.
+smallest size the model takes above it. ``--sweep-offset K`` leaves out the first K
+drawn (chunked runs: ``--sweep-n 50 --sweep-offset 50``, ``100``, ...),
+``--sweep-shard i/k`` runs every k-th model from the i-th (parallel runs),
+``--sweep-timeout`` limits each model, and ``--sweep-report FILE`` appends one
+JSON line per model.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ OUTCOMES = pytest.StashKey[list[dict]]()
 OPTIONS = {
     "--sweep-n": (int, 30, "models to draw; 0 = all"),
     "--sweep-seed": (int, 0, "seed of the draw"),
+    "--sweep-offset": (int, 0, "leave out the first models drawn (for runs in chunks)"),
     "--sweep-max-params": (float, 30e6, "parameter budget"),
     "--sweep-size": (int, 64, "image size to try first"),
     "--sweep-shard": (str, "0/1", "i/k: every k-th model from the i-th"),
@@ -55,7 +58,7 @@ def param_count(config: pytest.Config, model_name: str) -> int:
             with torch.device("meta"):
                 model = timm.create_model(model_name, pretrained=False)
             count = sum(p.numel() for p in model.parameters())
-        except Exception:  # noqa: BLE001 - not buildable on meta: build it for real
+        except Exception:  # not buildable on meta: build it for real
             model = timm.create_model(model_name, pretrained=False)
             count = sum(p.numel() for p in model.parameters())
         if cache:
@@ -67,7 +70,8 @@ def sweep_models(config: pytest.Config) -> list[str]:
     """The drawn models, in draw order, restricted to this shard."""
     names = timm.list_models()
     random.Random(option(config, "--sweep-seed")).shuffle(names)
-    wanted = option(config, "--sweep-n") or len(names)
+    offset = option(config, "--sweep-offset")
+    wanted = offset + (option(config, "--sweep-n") or len(names))
     budget = option(config, "--sweep-max-params")
     drawn = []
     for name in names:
@@ -76,7 +80,7 @@ def sweep_models(config: pytest.Config) -> list[str]:
         if param_count(config, name) <= budget:
             drawn.append(name)
     index, count = (int(part) for part in option(config, "--sweep-shard").split("/"))
-    return drawn[index::count]
+    return drawn[offset:][index::count]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -58,7 +58,7 @@ def _step(contract: str, action, *args):
         return action(*args)
     except ContractBroken:
         raise
-    except Exception as error:  # noqa: BLE001 - any failure is the contract's
+    except Exception as error:  # any failure is the contract's
         raise ContractBroken(contract, error) from error
 
 
