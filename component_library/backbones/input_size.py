@@ -12,6 +12,7 @@ sizes work, so that a config can be rejected before training starts.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, replace
 from typing import Any
@@ -99,11 +100,28 @@ def input_size_contract(
     """The input sizes ``model_name`` takes as a ``features_only`` backbone.
 
     Builds the model on the meta device only (well under a second for most
-    models); falls back to a CPU build when the model cannot be built there.
+    models; the result is cached); falls back to a CPU build when the model
+    cannot be built there. ``timm_kwargs`` are those given to the backbone.
 
     Raises:
         ValueError: ``model_name`` is not a timm model, or declares no feature maps.
     """
+    key = (model_name, in_chans, tuple(sorted(timm_kwargs.items())))
+    try:
+        hash(key)
+    except TypeError:  # an unhashable timm argument: no caching
+        return _contract(model_name, in_chans, timm_kwargs)
+    return _cached_contract(*key)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_contract(
+    model_name: str, in_chans: int, timm_items: tuple[tuple[str, Any], ...]
+) -> InputSizeContract:
+    return _contract(model_name, in_chans, dict(timm_items))
+
+
+def _contract(model_name: str, in_chans: int, timm_kwargs: dict[str, Any]) -> InputSizeContract:
     if ":" not in model_name and not timm.is_model(model_name):
         raise ValueError(f"backbone: unknown timm model {model_name!r}")
     timm_kwargs = {k: v for k, v in timm_kwargs.items() if k not in SIZE_ARGUMENTS}

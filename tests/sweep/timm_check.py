@@ -3,15 +3,15 @@
 ``check_model`` builds ``TimmBackbone`` at a size the model's input-size contract
 accepts, then runs forward and backward through each segmentation neck (FPN,
 U-Net, HRNet) and the pooling path (average pooling and a linear head). It
-raises ``ContractBroken`` naming the first contract that does not hold:
+raises ``ContractBroken`` naming the first contract that does not hold, in this order:
 
 - ``input-size contract``: the contract itself cannot be read;
 - ``build``: ``TimmBackbone`` cannot be built at a size the contract accepts;
 - ``input size``: the forward pass fails at a size the contract accepts;
 - ``channels/strides``: a feature map disagrees with ``out_channels`` / ``strides``;
-- ``stage names``: a stage name does not resolve to a submodule;
 - ``neck <name>`` / ``pooling``: that part fails or returns the wrong shape;
-- ``backward``: no gradient reaches the stem, or some parameters get none.
+- ``backward``: no gradient reaches the stem, or some parameters get none;
+- ``stage names``: a stage name does not resolve to a submodule.
 """
 
 from __future__ import annotations
@@ -92,8 +92,6 @@ def _check_at(model_name: str, size: int) -> None:
     ]
     if shapes != expected:
         raise ContractBroken("channels/strides", f"got {shapes}, declared {expected}")
-    for name in backbone.stage_names:
-        _step("stage names", backbone.stage_module, name)
 
     outputs = []
     for neck_name, neck_cls in NECKS.items():
@@ -126,3 +124,6 @@ def _check_at(model_name: str, size: int) -> None:
             raise ValueError("no gradient reaches the stem")
 
     _step("backward", run_backward)
+    # Last: a stage name that does not resolve only matters to an unfreeze schedule naming it.
+    for name in backbone.stage_names:
+        _step("stage names", backbone.stage_module, name)
