@@ -38,9 +38,11 @@ def test_task_runs_on_backbone_family(projects: dict[str, Path], task: str, back
     config_module = importlib.import_module(f"{package}.config")
     build = importlib.import_module(f"{package}.build")
     size = 64
-    overrides = [f"model.backbone.name={backbone}"]
-    if backbone.startswith("swin"):  # swin fixes its input size at creation
-        overrides.append(f"model.backbone.params={{pretrained: false, img_size: {size}}}")
+    # Every backbone is built for the training size, as the project passes data.image_size.
+    overrides = [
+        f"model.backbone.name={backbone}",
+        f"model.backbone.params={{pretrained: false, img_size: {size}}}",
+    ]
     config = config_module.load_config(projects[task] / "configs" / "train.yaml", overrides)
     model = build.build_model(config)
     logits = model(torch.rand(2, 3, size, size))
