@@ -23,8 +23,9 @@ from torch import nn
 
 # Creation arguments by which a timm model class adapts to the input size.
 SIZE_ARGUMENTS = ("img_size", "dynamic_img_size")
-# Multiples of the deepest stride tried when the stride alone does not describe the sizes.
-_MULTIPLIERS = (1, 2, 4, 8)
+# Multiples of the deepest stride tried when the stride alone does not describe the sizes,
+# besides the divisors of default size / stride (halo attention in 7x7 blocks: 224 = 7 * 32).
+_MULTIPLIERS = {1, 2, 4, 8}
 # Meta-device probes allowed per contract (each builds the model once, about 0.2 s).
 _MAX_PROBES = 8
 
@@ -156,10 +157,11 @@ class _Prober:
     def confirm(self, default: int) -> InputSizeContract:
         """The declared contract, with the sizes confirmed by probes.
 
-        Tries multiples of the stride, then of 2, 4, 8 times it; a multiple is kept
-        when its two smallest sizes work. When none is found, the model is fixed at
-        its ``default`` size if that one works; if the model does not even run at
-        its default size on the meta device, the declared contract is kept unprobed.
+        Tries multiples of the stride, then of 2, 4, 8 times it and of the divisors
+        of ``default / stride``; a multiple is kept when its two smallest sizes work.
+        When none is found, the model is fixed at its ``default`` size if that one
+        works; if the model does not even run at its default size on the meta
+        device, the declared contract is kept unprobed.
         """
         found = self._search(default)
         if found is not None:
@@ -170,7 +172,9 @@ class _Prober:
 
     def _search(self, default: int) -> InputSizeContract | None:
         stride, floor = self.declared.multiple_of, self.declared.min_size
-        for multiplier in _MULTIPLIERS:
+        steps = default // stride if default % stride == 0 else 1
+        divisors = {d for d in range(1, steps + 1) if steps % d == 0}
+        for multiplier in sorted(_MULTIPLIERS | divisors):
             if multiplier > 1 and not any(self.results.values()) and not self._works(default):
                 return None  # nothing runs on the meta device
             multiple = stride * multiplier

@@ -8,9 +8,10 @@ raises ``ContractBroken`` naming the first contract that does not hold, in this 
 - ``input-size contract``: the contract itself cannot be read;
 - ``build``: ``TimmBackbone`` cannot be built at a size the contract accepts;
 - ``input size``: the forward pass fails at a size the contract accepts;
-- ``channels/strides``: a feature map disagrees with ``out_channels`` / ``strides``;
+- ``channels/strides``: a feature map has other channels than ``out_channels``;
 - ``neck <name>`` / ``pooling``: that part fails or returns the wrong shape;
 - ``backward``: no gradient reaches the stem, or some parameters get none;
+- ``channels/strides``: a feature map is not ``H / s_i`` for its stride ``s_i``;
 - ``stage names``: a stage name does not resolve to a submodule.
 """
 
@@ -85,13 +86,11 @@ def _check_at(model_name: str, size: int) -> None:
     x = torch.randn(BATCH, 3, size, size)
     features = _step("input size", backbone, x)
 
-    shapes = [tuple(f.shape) for f in features]
-    expected = [
-        (BATCH, c, size // s, size // s)
-        for c, s in zip(backbone.out_channels, backbone.strides, strict=True)
-    ]
-    if shapes != expected:
-        raise ContractBroken("channels/strides", f"got {shapes}, declared {expected}")
+    channels = [f.shape[1] for f in features]
+    if channels != backbone.out_channels:
+        raise ContractBroken(
+            "channels/strides", f"channels {channels}, declared {backbone.out_channels}"
+        )
 
     outputs = []
     for neck_name, neck_cls in NECKS.items():
@@ -99,8 +98,9 @@ def _check_at(model_name: str, size: int) -> None:
         def run_neck(neck_cls=neck_cls):
             neck = neck_cls(backbone.out_channels, backbone.strides)
             (fused,) = neck(features)
-            stride = neck.strides[0]
-            wanted = (BATCH, neck.out_channels[0], size // stride, size // stride)
+            # The map at the neck's stride sets its output size (see the necks' docstrings).
+            finest = features[backbone.strides.index(neck.strides[0])]
+            wanted = (BATCH, neck.out_channels[0], *finest.shape[-2:])
             if tuple(fused.shape) != wanted:
                 raise ValueError(f"output {tuple(fused.shape)}, expected {wanted}")
             return fused
@@ -124,6 +124,14 @@ def _check_at(model_name: str, size: int) -> None:
             raise ValueError("no gradient reaches the stem")
 
     _step("backward", run_backward)
+    # Last, as necks resize to the maps they get: maps smaller than H / s_i (timm's models
+    # with unpadded convolutions) break only the declared strides.
+    shapes = [tuple(f.shape) for f in features]
+    expected = [
+        (BATCH, c, size // s, size // s) for c, s in zip(channels, backbone.strides, strict=True)
+    ]
+    if shapes != expected:
+        raise ContractBroken("channels/strides", f"got {shapes}, declared {expected}")
     # Last: a stage name that does not resolve only matters to an unfreeze schedule naming it.
     for name in backbone.stage_names:
         _step("stage names", backbone.stage_module, name)
