@@ -7,7 +7,7 @@ smallest size the model takes above it. ``--sweep-offset K`` leaves out the firs
 drawn (chunked runs: ``--sweep-n 50 --sweep-offset 50``, ``100``, ...),
 ``--sweep-shard i/k`` runs every k-th model from the i-th (parallel runs),
 ``--sweep-timeout`` limits each model, and ``--sweep-report FILE`` appends one
-JSON line per model.
+JSON line per model. ``--sweep-models a,b`` checks those models instead of a draw.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ OPTIONS = {
     "--sweep-shard": (str, "0/1", "i/k: every k-th model from the i-th"),
     "--sweep-timeout": (int, 300, "seconds per model"),
     "--sweep-report": (str, None, "append a JSON line per model to this file"),
+    "--sweep-models": (str, None, "comma-separated model names to check instead of a draw"),
 }
 
 
@@ -67,7 +68,9 @@ def param_count(config: pytest.Config, model_name: str) -> int:
 
 
 def sweep_models(config: pytest.Config) -> list[str]:
-    """The drawn models, in draw order, restricted to this shard."""
+    """The drawn (or named) models, in draw order, restricted to this shard."""
+    if named := option(config, "--sweep-models"):
+        return named.split(",")
     names = timm.list_models()
     random.Random(option(config, "--sweep-seed")).shuffle(names)
     offset = option(config, "--sweep-offset")
