@@ -69,8 +69,9 @@ def param_count(config: pytest.Config, model_name: str) -> int:
 
 def sweep_models(config: pytest.Config) -> list[str]:
     """The drawn (or named) models, in draw order, restricted to this shard."""
+    index, count = (int(part) for part in option(config, "--sweep-shard").split("/"))
     if named := option(config, "--sweep-models"):
-        return named.split(",")
+        return named.split(",")[index::count]
     names = timm.list_models()
     random.Random(option(config, "--sweep-seed")).shuffle(names)
     offset = option(config, "--sweep-offset")
@@ -82,7 +83,6 @@ def sweep_models(config: pytest.Config) -> list[str]:
             break
         if param_count(config, name) <= budget:
             drawn.append(name)
-    index, count = (int(part) for part in option(config, "--sweep-shard").split("/"))
     return drawn[offset:][index::count]
 
 
