@@ -6,6 +6,7 @@ whole config, so a notebook or another project can build them by hand.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +17,8 @@ from .callbacks import CALLBACKS
 from .checkpoints import read_checkpoint, trained_config
 from .components.backbones.timm_backbone import TimmBackbone
 from .components.losses.weighted_sum import WeightedSum
-from .components.transforms.albumentations_yaml import TransformConfigError, build_transform
 from .config import Config, LossSpec, check_params, pick
-from .data import DATASET_FORMATS, DataModule
+from .data import DATASET_FORMATS, DataModule, build_pipeline
 from .errors import ConfigError
 from .losses import LOSSES
 from .model import HEADS, NECKS, POOLINGS, ImageModel, check_shapes
@@ -62,7 +62,7 @@ def build_task(config: Config) -> ImageTask:
         task_cls.metrics_factory, config.metrics, "metrics", config.model.num_classes, nested=False
     )
     shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
-    return task_cls(
+    task = task_cls(
         build_model(config),
         build_criterion(config.losses),
         metrics,
@@ -73,31 +73,47 @@ def build_task(config: Config) -> ImageTask:
         compile=config.trainer.compile,
         **shared,
     )
+    for index, stage in enumerate(config.unfreeze):
+        try:
+            task.get_submodule(stage.module)
+        except AttributeError:
+            raise ConfigError(
+                f"unfreeze.{index}.module: the task has no module {stage.module!r} "
+                "(e.g. model.backbone, model.neck, model.head)"
+            ) from None
+    return task
 
 
 def build_data(config: Config) -> DataModule:
     """The DataModule: the dataset format, its splits, the augmentations and the loaders."""
-    transforms = {}
-    for split, steps in (("train", config.augmentations.train), ("val", config.augmentations.val)):
-        try:
-            transforms[split] = build_transform(steps)
-        except TransformConfigError as error:
-            raise ConfigError(f"augmentations.{split}: {error}") from None
+    size = config.data.image_size
     return DataModule(
         pick(DATASET_FORMATS, config.data.format, "data.format"),
         config.data,
-        transforms["train"],
-        transforms["val"],
+        build_pipeline(config.augmentations.train, size, "augmentations.train"),
+        build_pipeline(config.augmentations.val, size, "augmentations.val"),
         config.model.num_classes,
     )
 
 
 def build_callbacks(config: Config) -> list[Callback]:
-    """One callback per entry under ``callbacks:``, built with its parameters."""
-    return [
-        construct(pick(CALLBACKS, name, "callbacks"), params, f"callbacks.{name}", nested=False)
-        for name, params in config.callbacks.items()
-    ]
+    """One callback per entry under ``callbacks:``, built with its parameters.
+
+    A callback that takes an ``image_size`` (ONNX export) gets ``data.image_size``;
+    giving it another size is a ``ConfigError``.
+    """
+    callbacks = []
+    for name, params in config.callbacks.items():
+        factory = pick(CALLBACKS, name, "callbacks")
+        if "image_size" in inspect.signature(factory).parameters:
+            params = {"image_size": config.data.image_size, **params}
+            if (size := params["image_size"]) != config.data.image_size:
+                raise ConfigError(
+                    f"callbacks.{name}.image_size: {size} differs from data.image_size "
+                    f"{config.data.image_size}; leave it out to use data.image_size"
+                )
+        callbacks.append(construct(factory, params, f"callbacks.{name}", nested=False))
+    return callbacks
 
 
 def load_task(path: Path, key: str) -> tuple[Config, ImageTask]:
@@ -106,7 +122,7 @@ def load_task(path: Path, key: str) -> tuple[Config, ImageTask]:
     ``key`` names the setting that gave ``path`` (e.g. ``ckpt_path``) in errors.
     """
     checkpoint = read_checkpoint(path, key)
-    config = trained_config(checkpoint, path)
+    config = trained_config(checkpoint, path, key)
     task = build_task(config)
     task.load_state_dict(checkpoint["state_dict"])
     return config, task

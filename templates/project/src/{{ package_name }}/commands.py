@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-import yaml
 
 from .build import build_data, build_task, load_task
-from .checkpoints import for_evaluation
+from .checkpoints import check_resume, for_evaluation
 from .components.export.onnx import check_onnx, export_onnx
 from .config import Config
 from .data import write_sample_data
@@ -21,19 +21,26 @@ from .trainer import build_trainer
 
 
 def train(config: Config) -> dict[str, float]:
-    """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory."""
+    """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory.
+
+    A run that fails before its first checkpoint leaves no run directory behind;
+    ``trainer.fast_dev_run`` is a smoke test that keeps nothing.
+    """
     L.seed_everything(config.trainer.seed, workers=True)
+    check_resume(config)
     task, data = build_task(config), build_data(config)
     trainer = build_trainer(config)
-    run_dir = Path(trainer.log_dir or config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(
-        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    )
-    trainer.fit(task, datamodule=data, ckpt_path=config.resume)
+    try:
+        trainer.fit(task, datamodule=data, ckpt_path=config.resume)
+    except BaseException:
+        if trainer.loggers and trainer.is_global_zero:
+            _discard_unfinished_run(Path(trainer.log_dir or config.run_dir))
+        raise
     metrics = _as_floats(trainer.callback_metrics)
-    _write_json(run_dir / "metrics.json", metrics)
-    print(f"run directory: {run_dir}")
+    if trainer.loggers:
+        run_dir = Path(trainer.log_dir or config.run_dir)
+        _write_json(run_dir / "metrics.json", metrics)
+        print(f"run directory: {run_dir}")
     return metrics
 
 
@@ -95,6 +102,14 @@ def find_checkpoint(config: Config) -> Path:
             f"no checkpoint under {config.run_dir / config.run_name}; train first or set ckpt_path="
         )
     return candidates[-1]
+
+
+def _discard_unfinished_run(run_dir: Path) -> None:
+    """Remove the directory of a run that failed before writing any checkpoint."""
+    if run_dir.is_dir() and not any(run_dir.glob("checkpoints/*.ckpt")):
+        shutil.rmtree(run_dir)
+        if not any(run_dir.parent.iterdir()):  # the run's name held only this run
+            run_dir.parent.rmdir()
 
 
 def _output_dir(checkpoint: Path, stage: str) -> Path:

@@ -37,18 +37,20 @@ def build_loggers(config: Config) -> list[Logger]:
     return loggers
 
 
-def build_trainer(config: Config, *, fit: bool = True, fast_dev_run: bool = False) -> L.Trainer:
+def build_trainer(config: Config, *, fit: bool = True) -> L.Trainer:
     """A trainer that checkpoints the best and last model into its run directory.
 
     ``fit=False`` gives a plain trainer for validate/test/predict: no loggers,
     checkpoints or training callbacks, so evaluating never creates a new run.
+    With ``trainer.fast_dev_run`` training is a smoke test that keeps no run either.
     """
     settings: TrainerConfig = config.trainer
     torch.set_float32_matmul_precision(settings.matmul_precision)  # TF32 on Ampere+ when "high"
-    loggers = build_loggers(config) if fit else []
+    keep_run = fit and not settings.fast_dev_run
+    loggers = build_loggers(config) if keep_run else []
     log_dir = Path(loggers[0].log_dir) if loggers else config.run_dir / config.run_name
     callbacks: list[Callback] = []
-    if fit:
+    if keep_run:
         callbacks += [
             ModelCheckpoint(
                 dirpath=log_dir / "checkpoints",
@@ -60,6 +62,9 @@ def build_trainer(config: Config, *, fit: bool = True, fast_dev_run: bool = Fals
                 auto_insert_metric_name=False,
             ),
             StoreConfig(config),
+        ]
+    if fit:
+        callbacks += [
             UnfreezeSchedule([stage.model_dump() for stage in config.unfreeze]),
             Throughput(),
             *build_callbacks(config),
@@ -77,9 +82,9 @@ def build_trainer(config: Config, *, fit: bool = True, fast_dev_run: bool = Fals
         gradient_clip_val=settings.gradient_clip_val,
         log_every_n_steps=settings.log_every_n_steps,
         logger=loggers or False,
-        enable_checkpointing=fit,
+        enable_checkpointing=keep_run,
         callbacks=callbacks,
         default_root_dir=log_dir,
-        fast_dev_run=fast_dev_run,
+        fast_dev_run=settings.fast_dev_run,
         enable_model_summary=False,
     )
