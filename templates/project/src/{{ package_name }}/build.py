@@ -62,7 +62,7 @@ def build_task(config: Config) -> ImageTask:
         task_cls.metrics_factory, config.metrics, "metrics", config.model.num_classes, nested=False
     )
     shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
-    task = task_cls(
+    return task_cls(
         build_model(config),
         build_criterion(config.losses),
         metrics,
@@ -73,15 +73,6 @@ def build_task(config: Config) -> ImageTask:
         compile=config.trainer.compile,
         **shared,
     )
-    for index, stage in enumerate(config.unfreeze):
-        try:
-            task.get_submodule(stage.module)
-        except AttributeError:
-            raise ConfigError(
-                f"unfreeze.{index}.module: the task has no module {stage.module!r} "
-                "(e.g. model.backbone, model.neck, model.head)"
-            ) from None
-    return task
 
 
 def build_data(config: Config) -> DataModule:

@@ -6,6 +6,7 @@ Any other exception is a bug and keeps its full traceback.
 
 from __future__ import annotations
 
+from .components.callbacks.unfreeze import UnfreezeScheduleError
 from .components.datasets._io import DatasetError
 
 
@@ -21,6 +22,7 @@ class CheckpointError(ProjectError):
     """A checkpoint is missing, unreadable, or was not written by ``train``."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (ProjectError, DatasetError)
-"""What the CLI reports as one line. ``DatasetError`` comes from the vendored datasets
-(``components/datasets/_io.py``), which do not import the project; it names the file."""
+USER_ERRORS: tuple[type[Exception], ...] = (ProjectError, DatasetError, UnfreezeScheduleError)
+"""What the CLI reports as one line. The vendored components do not import the project,
+so their own user-error types are listed here: ``DatasetError`` names the data file at
+fault, ``UnfreezeScheduleError`` the ``unfreeze:`` module that does not exist."""
