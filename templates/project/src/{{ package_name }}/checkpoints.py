@@ -29,7 +29,9 @@ class StoreConfig(Callback):
     in every checkpoint under ``CONFIG_KEY``."""
 
     def __init__(self, config: Config) -> None:
-        self.config = config.model_dump(mode="json")
+        # What was set, as set: settings a section does not read (momentum with adamw)
+        # stay out, so the stored config validates again exactly as it did.
+        self.config = config.model_dump(mode="json", exclude_unset=True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and trainer.log_dir is not None:
@@ -92,7 +94,7 @@ def _first_difference(old: Any, new: Any, key: str) -> str | None:
 
 def for_evaluation(trained: Config, current: Config) -> Config:
     """``trained``, with the settings that may change at evaluation taken from ``current``."""
-    raw = trained.model_dump()
+    raw = trained.model_dump(exclude_unset=True)
     now = current.model_dump()
     for dotted in EVALUATION_SETTINGS:
         *parents, leaf = dotted.split(".")
