@@ -31,7 +31,15 @@ def build_model(config: Config) -> ImageModel:
     """backbone -> neck -> pooling -> head, wiring channels and strides through."""
     model = config.model
     check_shapes(model)
-    backbone = construct(TimmBackbone, model.backbone.params, "model.backbone", model.backbone.name)
+    # The backbone is built for the training size; timm models with a fixed input
+    # size (ViT, Swin) then take it, or fail with a message that names the sizes they take.
+    params = {"img_size": config.data.image_size, **model.backbone.params}
+    if params["img_size"] != config.data.image_size:
+        raise ConfigError(
+            f"model.backbone.params.img_size: {params['img_size']} differs from data.image_size "
+            f"{config.data.image_size}; leave it out to use data.image_size"
+        )
+    backbone = construct(TimmBackbone, params, "model.backbone", model.backbone.name)
     neck_cls = pick(NECKS, model.neck.name, "model.neck.name")
     neck = construct(neck_cls, model.neck.params, "model.neck", backbone.out_channels, backbone.strides)
     channels = neck.out_channels[-1]
@@ -136,4 +144,6 @@ def construct(
     try:
         return factory(*args, **params)
     except ValueError as error:
-        raise ConfigError(f"{key}: {error}") from None
+        # Components prefix their messages with their kind ("backbone: ..."); say it once.
+        message = str(error).removeprefix(f"{key.rsplit('.', 1)[-1]}: ")
+        raise ConfigError(f"{key}: {message}") from None
