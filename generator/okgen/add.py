@@ -168,7 +168,7 @@ def config_snippet(
         return f"model:\n  backbone:\n    name: {model or answers.backbone}"
     if component.core:
         return None
-    params = flow_yaml(catalogue.example(component, task, answers.model_dump()))
+    params = flow_yaml(catalogue.example(component, task))
     if component.kind in ("necks", "poolings", "heads"):
         slot = ASKED_BY[component.kind].key
         return f"model:\n  {slot}:\n    name: {name}\n    params: {params}"

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ._resources import LIBRARY, TIMM_MODELS
 from .errors import CatalogueError, UnknownComponentError, suggest
-from .questions import BY_KEY, QUESTIONS
+from .questions import QUESTIONS
 
 #: Kinds a user can pick from or ``okgen add``, in the order ``okgen list`` shows them.
 KINDS = (
@@ -62,7 +62,7 @@ class Component(_Strict):
     depends: tuple[str, ...] = ()  # library files it imports, relative to the library
     # Vendored into every project and used by the glue directly: the config never names it.
     core: bool = False
-    # The params the generated config and `okgen add` show for it; "$key" is an answer.
+    # The params the generated config and `okgen add` show for it.
     example: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -147,15 +147,10 @@ class Catalogue:
     def by_file(self) -> dict[str, Component]:
         return {c.file: c for entries in self.components.values() for c in entries.values()}
 
-    def example(self, component: Component, task: str, answers: dict[str, Any]) -> dict[str, Any]:
+    def example(self, component: Component, task: str) -> dict[str, Any]:
         """The params the config shows for ``component`` in a project of ``task``."""
-        params = component.example | self.task(task).params.get(component.kind, {}).get(
-            component.name, {}
-        )
-        return {
-            key: answers[value[1:]] if isinstance(value, str) and value.startswith("$") else value
-            for key, value in params.items()
-        }
+        task_params = self.task(task).params.get(component.kind, {})
+        return component.example | task_params.get(component.name, {})
 
 
 @cache
@@ -208,19 +203,13 @@ def load_catalogue(root: Path = LIBRARY) -> Catalogue:
 def _check_references(
     path: Path, components: dict[str, dict[str, Component]], tasks: dict[str, Task]
 ) -> None:
-    """Names inside entries point at something: task params at components, "$key" at answers."""
+    """Names inside task params point at components."""
     for task in tasks.values():
         for kind, names in task.params.items():
             for name in names:
                 if name not in components.get(kind, {}):
                     where = f"tasks.{task.name}.params.{kind}.{name}"
                     raise CatalogueError(f"{path}: {where}: no {kind} component is named {name!r}")
-    for entries in components.values():
-        for c in entries.values():
-            for key, value in c.example.items():
-                if isinstance(value, str) and value.startswith("$") and value[1:] not in BY_KEY:
-                    where = f"{c.kind}.{c.name}.example.{key}"
-                    raise CatalogueError(f"{path}: {where}: {value!r} names no question")
 
 
 def _validate(path: Path, where: str, model: type[_Model], entry: Any, **known: str) -> _Model:

@@ -56,7 +56,7 @@ def template_data(
             "input": getattr(c, "input", None),
         }
         components[c.kind].append(fields)
-        examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task, values))
+        examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task))
     return {
         **values,
         "project_name": project_name,

@@ -44,11 +44,6 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             r"tasks\.segmentation\.params\.losses\.fcoal: no losses component is named 'fcoal'",
         ),
         (
-            "{image_size: $image_size}",
-            "{image_size: $img_size}",
-            r"onnx_export\.example\.image_size: '\$img_size' names no question",
-        ),
-        (
             "stride-4 map.\n    tasks: [segmentation]\n    output: map",
             "stride-4 map.\n    tasks: [segmentation]\n    output: grid",
             r"necks\.fpn\.output: Input should be 'features' or 'map'",
@@ -62,12 +57,12 @@ def test_a_misspelt_or_missing_key_is_an_error_naming_it(
         load_catalogue(broken(tmp_path, old, new))
 
 
-def test_examples_fill_answers_and_task_params() -> None:
-    onnx = CATALOGUE.get("callbacks", "onnx_export")
-    assert CATALOGUE.example(onnx, "classification", {"image_size": 128}) == {"image_size": 128}
+def test_examples_merge_task_params() -> None:
+    ema = CATALOGUE.get("callbacks", "ema")
+    assert CATALOGUE.example(ema, "classification") == {"decay": 0.999}
     focal = CATALOGUE.get("losses", "focal")
-    assert CATALOGUE.example(focal, "classification", {}) == {}
-    assert CATALOGUE.example(focal, "segmentation", {}) == {"ignore_index": 255}
+    assert CATALOGUE.example(focal, "classification") == {}
+    assert CATALOGUE.example(focal, "segmentation") == {"ignore_index": 255}
 
 
 def test_template_data_carries_the_facts_templates_once_tested_by_name() -> None:
