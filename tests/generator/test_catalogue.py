@@ -79,7 +79,7 @@ def test_template_data_carries_the_facts_templates_once_tested_by_name() -> None
         "dice": "{}",
         "weighted_sum": "{}",
     }
-    assert data["examples"]["callbacks"]["onnx_export"] == "{image_size: 64}"
+    assert data["examples"]["callbacks"]["onnx_export"] == "{}"
     assert data["examples"]["callbacks"]["ema"] == "{decay: 0.999}"
     assert data["predict_root"] == "test/images"
     assert data["max_epochs"] == 10
