@@ -169,7 +169,7 @@ def test_edited_glue_is_merged_with_the_new_render(project: Path) -> None:
         "        images = images.flip(-1)  # mine\n        features = self.neck(",
     )
     losses = project / PKG / "losses.py"
-    edit(losses, "    terms = {}\n", "    terms = {}  # my comment\n")
+    edit(losses, "Add your own", "Add my own")
     code, out, _ = okgen("add-pooling", "gem")
     assert code == 0
     assert f"merged          {PKG}/model.py" in out
@@ -178,7 +178,7 @@ def test_edited_glue_is_merged_with_the_new_render(project: Path) -> None:
     code, out, _ = okgen("add-loss", "focal")
     assert code == 0 and f"merged          {PKG}/losses.py" in out
     text = losses.read_text()
-    assert "terms = {}  # my comment" in text and '"focal": FocalLoss,' in text
+    assert "Add my own" in text and '"focal": FocalLoss,' in text
     assert "images = images.flip(-1)  # mine" in model.read_text()
     assert_provenance_consistent(project)
     # The base is now what okgen wrote last, so only the user's lines show as edits.
@@ -186,7 +186,7 @@ def test_edited_glue_is_merged_with_the_new_render(project: Path) -> None:
     assert code == 0
     assert (
         "+        images = images.flip(-1)  # mine" in out
-        and "+    terms = {}  # my comment" in out
+        and "+Add my own by importing it" in out
     )
     assert "GeM" not in out and "FocalLoss" not in out
 
