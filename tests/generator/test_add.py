@@ -185,8 +185,7 @@ def test_edited_glue_is_merged_with_the_new_render(project: Path) -> None:
     code, out, _ = okgen("diff")
     assert code == 0
     assert (
-        "+        images = images.flip(-1)  # mine" in out
-        and "+Add my own by importing it" in out
+        "+        images = images.flip(-1)  # mine" in out and "+Add my own by importing it" in out
     )
     assert "GeM" not in out and "FocalLoss" not in out
 
