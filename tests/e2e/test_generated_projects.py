@@ -19,7 +19,8 @@ RUFF = [sys.executable, "-m", "ruff"]
 RESIDUE = re.compile(r"\{\{|\}\}|\{%|%\}|\{#")
 
 #: Projects whose own test suites run: every task, several backbone families and
-#: every dataset format, neck, head, pooling and loss at least once.
+#: every dataset format, neck, head, pooling and loss at least once; the unfreeze
+#: schedule, EMA and ONNX export together and each without the others.
 PROJECTS = {
     "classification_default": [],
     "classification_csv": [
@@ -40,7 +41,7 @@ PROJECTS = {
         "--callback",
         "onnx_export",
     ],
-    "segmentation_default": ["--task", "segmentation"],
+    "segmentation_default": ["--task", "segmentation", "--callback", "ema"],
     "segmentation_unet_csv": [
         "--task",
         "segmentation",
@@ -65,7 +66,14 @@ PROJECTS = {
         "--backbone",
         "hrnet_w18_small",
     ],
-    "multilabel_default": ["--task", "multilabel", "--pooling", "avgmax"],
+    "multilabel_default": [
+        "--task",
+        "multilabel",
+        "--pooling",
+        "avgmax",
+        "--callback",
+        "onnx_export",
+    ],
     "multilabel_onehot": [
         "--task",
         "multilabel",
