@@ -95,8 +95,13 @@ class ImageTask(L.LightningModule):
         """Class probabilities from logits: softmax over dim 1 (multilabel overrides)."""
         return logits.softmax(dim=1)
 
+    @classmethod
+    def loss_arguments(cls, model: nn.Module) -> dict[str, Any]:
+        """Keyword arguments every loss of this task takes from the built network (none)."""
+        return {}
+
     def update_metrics(self, metrics: MetricCollection, logits: Tensor, target: Tensor) -> None:
-        metrics.update(self.probabilities(logits), target)
+        metrics.update(self.probabilities(logits.float()), target)
 
     def forward(self, images: Tensor) -> Tensor:
         if self.channels_last:  # NHWC activations run faster on tensor cores
@@ -164,7 +169,7 @@ class ImageTask(L.LightningModule):
         images, target = batch
         logits = self(images)
         self.log(f"{stage}/loss", self.criterion(logits, target), sync_dist=True)
-        self.update_metrics(metrics, logits.float(), target)
+        self.update_metrics(metrics, logits, target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
         """Log scalars as they are and per-class vectors as ``name/<class index>``."""
