@@ -41,7 +41,11 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
         ),
         ("    example: {decay: 0.999}", "    exmaple: {decay: 0.999}", r"ema\.exmaple"),
         ("\npoolings:", "\nposlings:", r"unknown key 'poslings'; did you mean 'poolings'\?"),
-        ("      max_epochs: 8\n", "", r"tasks\.multilabel: defaults must answer"),
+        (
+            "      image_size: 64\n      max_epochs: 8\n",
+            "      image_size: 64\n",
+            r"tasks\.multilabel: defaults must answer",
+        ),
         (
             "        focal: {ignore_index: 255}",
             "        fcoal: {ignore_index: 255}",
