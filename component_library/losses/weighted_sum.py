@@ -17,6 +17,8 @@ class WeightedSum(nn.Module):
     ``forward(logits, target)`` returns the weighted sum, a scalar tensor, like
     any other loss. After each call, ``parts`` holds name -> each *unweighted*
     term (detached), so a training loop can log the terms without unpacking.
+    A term that keeps ``parts`` of its own (e.g. FCOS's classification, box and
+    centerness) adds them too, as ``<name>/<part>``.
     """
 
     def __init__(self, terms: Mapping[str, tuple[nn.Module, float]]) -> None:
@@ -31,5 +33,9 @@ class WeightedSum(nn.Module):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """logits, target: whatever the terms take -> scalar total; sets ``parts``."""
         parts = {name: loss(logits, target) for name, loss in self.losses.items()}
-        self.parts = {name: value.detach() for name, value in parts.items()}
+        self.parts = {}
+        for name, value in parts.items():
+            self.parts[name] = value.detach()
+            for part, inner in getattr(self.losses[name], "parts", {}).items():
+                self.parts[f"{name}/{part}"] = inner.detach()
         return sum(self.weights[name] * value for name, value in parts.items())

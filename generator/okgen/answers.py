@@ -171,14 +171,23 @@ def check_compatible(catalogue: Catalogue, answers: Answers) -> None:
         )
     head = catalogue.get("heads", answers.head)
     neck = catalogue.get("necks", answers.neck)
-    if head.input == "map" and neck.output != "map":
-        maps = [n for n, c in catalogue.components["necks"].items() if c.output == "map"]
+    dense = {"map": "one fused map", "pyramid": "a feature pyramid (one map per stride)"}
+    if head.input in dense and neck.output != head.input:
+        fitting = [n for n, c in catalogue.components["necks"].items() if c.output == head.input]
         raise IncompatibleChoiceError(
-            f"{head.name} head needs a neck that outputs one fused map; "
-            f"compatible necks: {', '.join(sorted(maps))}"
+            f"{head.name} head needs a neck that outputs {dense[head.input]}; "
+            f"compatible necks: {', '.join(sorted(fitting))}"
         )
-    if head.input == "map" and answers.pooling is not None:
-        raise IncompatibleChoiceError(f"{head.name} head predicts per pixel and takes no pooling")
+    if neck.output == "pyramid" and head.input != "pyramid":
+        fitting = [n for n, c in catalogue.components["heads"].items() if c.input == "pyramid"]
+        raise IncompatibleChoiceError(
+            f"{neck.name} neck outputs a feature pyramid, which only a pyramid head reads; "
+            f"compatible heads: {', '.join(sorted(fitting))}"
+        )
+    if head.input in dense and answers.pooling is not None:
+        raise IncompatibleChoiceError(
+            f"{head.name} head predicts per position and takes no pooling"
+        )
     if head.input == "vector" and answers.pooling is None:
         poolings = ", ".join(catalogue.for_task("poolings", task))
         raise IncompatibleChoiceError(f"{head.name} head needs a pooling; choose one of {poolings}")

@@ -76,15 +76,17 @@ class Component(_Strict):
 
 
 class Neck(Component):
-    output: Literal["features", "map"]  # the backbone's multi-scale list, or one fused map
+    # the backbone's multi-scale list, one fused map, or one map per stride (with `strides`)
+    output: Literal["features", "map", "pyramid"]
 
 
 class Head(Component):
-    input: Literal["vector", "map"]  # a pooled vector, or a neck's fused map
+    input: Literal["vector", "map", "pyramid"]  # a pooled vector, a fused map, or a pyramid
 
 
 class Dataset(Component):
     predict_root: str | None = None  # predict: the image folder of a sample set, inside root
+    collate: str | None = None  # the module's batch function when items do not stack
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -104,6 +106,8 @@ class Task(_Strict):
     monitor: dict[Literal["metric", "mode"], str]
     # Params the task gives its components in the config, over their `example`, by kind.
     params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    # Extra keys of the config's `augmentations:` section, e.g. detection's `bbox_params`.
+    augmentations: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _answers_every_task_question(self) -> Task:

@@ -190,7 +190,6 @@ QUESTIONS = (
         "image_size",
         "Image size (a multiple of 32)",
         int,
-        64,
         check=_at_least(32, 32),
         panel=DATA,
     ),

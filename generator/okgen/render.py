@@ -54,6 +54,7 @@ def template_data(
             "core": c.core,
             "output": getattr(c, "output", None),
             "input": getattr(c, "input", None),
+            "collate": getattr(c, "collate", None),
         }
         components[c.kind].append(fields)
         examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task))
@@ -64,6 +65,10 @@ def template_data(
         "okgen_version": __version__,
         "tasks": tasks,
         "monitor": catalogue.task(answers.task).monitor,
+        "augmentations": {
+            key: flow_yaml(value) if isinstance(value, dict) else value
+            for key, value in catalogue.task(answers.task).augmentations.items()
+        },
         "components": components,
         "examples": examples,
         "predict_root": catalogue.get("datasets", answers.dataset_format).predict_root,

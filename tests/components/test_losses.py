@@ -24,7 +24,13 @@ from component_library.losses.weighted_sum import WeightedSum
 from .catalogue import entries, load
 
 K = 4
-CASES = [(name, task) for name, entry in entries("losses").items() for task in entry["tasks"]]
+# Detection losses take per-level maps and box targets: tests/components/test_fcos_loss.py.
+CASES = [
+    (name, task)
+    for name, entry in entries("losses").items()
+    for task in entry["tasks"]
+    if task != "detection"
+]
 
 
 def make_target(task: str, generator: torch.Generator) -> Tensor:
@@ -550,6 +556,25 @@ def test_weighted_sum_adds_weighted_terms_and_reports_each() -> None:
     assert logits.grad is not None
     # The terms are submodules, so their buffers move and are saved with the model.
     assert "losses.cross_entropy.weight" in combined.state_dict()
+
+
+class _TwoParts(torch.nn.Module):
+    """A loss that keeps its own parts, as FCOSLoss does: mean and max of the logits."""
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        self.parts = {"mean": logits.mean(), "max": logits.max()}
+        return self.parts["mean"] + self.parts["max"]
+
+
+def test_weighted_sum_reports_the_parts_of_a_term_under_its_name() -> None:
+    logits = torch.tensor([[1.0, 2.0], [3.0, 6.0]], requires_grad=True)
+    combined = WeightedSum({"inner": (_TwoParts(), 2.0), "ce": (CrossEntropyLoss(), 1.0)})
+    total = combined(logits, torch.tensor([0, 1]))
+    assert list(combined.parts) == ["inner", "inner/mean", "inner/max", "ce"]
+    assert combined.parts["inner/mean"].item() == 3.0 and combined.parts["inner/max"].item() == 6.0
+    assert combined.parts["inner"].item() == 9.0
+    torch.testing.assert_close(total, 2.0 * 9.0 + combined.parts["ce"])
+    assert not any(part.requires_grad for part in combined.parts.values())
 
 
 def test_weighted_sum_without_terms_is_a_value_error() -> None:

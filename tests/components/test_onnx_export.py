@@ -119,6 +119,48 @@ def test_check_onnx_default_tolerance_refuses_1e_3_and_accepts_1e_6(tmp_path):
     assert 1e-7 < check_onnx(path, Shifted(model, 1e-6), sample) < 2e-6
 
 
+class TwoHeads(nn.Module):
+    """A shared stem with two outputs of different shapes, as a detector has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU())
+        self.scores = nn.Conv2d(8, 3, 1)
+        self.boxes = nn.Conv2d(8, 4, 3, 2, 1)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.stem(images)
+        return self.scores(x), self.boxes(x)
+
+
+def test_several_named_outputs_export_and_are_each_checked(tmp_path):
+    torch.manual_seed(0)
+    model = randomize_bn(TwoHeads())
+    sample = torch.randn(1, 3, 32, 32)
+    path = export_onnx(model, sample, tmp_path / "two.onnx", output_names=["scores", "boxes"])
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = session.get_outputs()
+    assert [o.name for o in outputs] == ["scores", "boxes"]
+    assert all(isinstance(o.shape[0], str) for o in outputs)
+    images = torch.randn(5, 3, 32, 32)
+    scores, boxes = session.run(["scores", "boxes"], {"images": images.numpy()})
+    with torch.no_grad():
+        expected = model(images)
+    assert scores.shape == (5, 3, 16, 16) and boxes.shape == (5, 4, 8, 8)
+    torch.testing.assert_close(torch.from_numpy(scores), expected[0], atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(torch.from_numpy(boxes), expected[1], atol=1e-4, rtol=1e-3)
+    assert 0.0 <= check_onnx(path, model, sample) < 1e-4
+
+    other = randomize_bn(TwoHeads())
+    other.scores.load_state_dict(model.scores.state_dict())  # only the second output differs
+    other.stem.load_state_dict(model.stem.state_dict())
+    with pytest.raises(OnnxMismatchError, match="output boxes differs"):
+        check_onnx(path, other, sample)
+    with pytest.raises(OnnxMismatchError, match="2 outputs, PyTorch returns 1"):
+        check_onnx(path, TinyResNet(), sample)
+
+
 class Classifier(pl.LightningModule):
     """Logs ``score`` = -epoch, so the best checkpoint is always the first epoch's."""
 

@@ -86,6 +86,8 @@ PROJECTS = {
         "--loss",
         "focal_bce",
     ],
+    "detection_default": ["--task", "detection"],
+    "detection_yolo": ["--task", "detection", "--dataset-format", "yolo", "--callback", "ema"],
 }
 
 

@@ -123,7 +123,7 @@ def test_adding_twice_does_nothing(project: Path) -> None:
         (["add-head", "segmentaton"], "unknown head 'segmentaton'; did you mean 'segmentation'"),
         (["add", "nekc", "fpn"], "unknown kind 'nekc'; did you mean 'neck'"),
         (["add-loss", "dice", "--task", "multilabel"], "does not fit task 'multilabel'"),
-        (["add-loss", "dice", "--task", "detection"], "unknown task 'detection'"),
+        (["add-loss", "dice", "--task", "detektion"], "unknown task 'detektion'"),
     ],
 )
 def test_bad_names_are_one_line_and_write_nothing(

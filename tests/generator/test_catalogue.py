@@ -34,10 +34,18 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             r"necks\.fpn\.ouptut: unknown key 'ouptut'; did you mean 'output'\?",
         ),
         ("    input: vector", "    inptu: vector", r"heads\.linear\.inptu: unknown key"),
-        ("    predict_root: test\n", "    predict_rot: test\n", r"image_folder\.predict_rot"),
+        (
+            "    predict_root: test\n    tasks: [classification]",
+            "    predict_rot: test\n    tasks: [classification]",
+            r"image_folder\.predict_rot",
+        ),
         ("    example: {decay: 0.999}", "    exmaple: {decay: 0.999}", r"ema\.exmaple"),
         ("\npoolings:", "\nposlings:", r"unknown key 'poslings'; did you mean 'poolings'\?"),
-        ("      max_epochs: 8\n", "", r"tasks\.multilabel: defaults must answer"),
+        (
+            "      image_size: 64\n      max_epochs: 8\n",
+            "      image_size: 64\n",
+            r"tasks\.multilabel: defaults must answer",
+        ),
         (
             "        focal: {ignore_index: 255}",
             "        fcoal: {ignore_index: 255}",
@@ -46,7 +54,7 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
         (
             "stride-4 map.\n    tasks: [segmentation]\n    output: map",
             "stride-4 map.\n    tasks: [segmentation]\n    output: grid",
-            r"necks\.fpn\.output: Input should be 'features' or 'map'",
+            r"necks\.fpn\.output: Input should be 'features', 'map' or 'pyramid'",
         ),
     ],
 )

@@ -21,7 +21,7 @@ from .config import Config, LossSpec, check_params, pick
 from .data import DATASET_FORMATS, DataModule, build_pipeline
 from .errors import ConfigError
 from .losses import LOSSES
-from .model import HEADS, NECKS, POOLINGS, ImageModel, check_shapes
+from .model import HEAD_INPUTS, HEADS, NECKS, POOLINGS, ImageModel, check_shapes
 from .tasks import TASKS, ImageTask
 
 T = TypeVar("T")
@@ -49,17 +49,26 @@ def build_model(config: Config) -> ImageModel:
         pooling = construct(pooling_cls, model.pooling.params, "model.pooling", channels)
         channels = pooling.out_channels
     head_cls = pick(HEADS, model.head.name, "model.head.name")
+    if HEAD_INPUTS[model.head.name] == "pyramid":  # every level, all of one width
+        inputs = (neck.out_channels[0], model.num_classes, neck.strides)
+        head = construct(head_cls, model.head.params, "model.head", *inputs)
+        return ImageModel(backbone, neck, pooling, head, pyramid=True)
     head = construct(head_cls, model.head.params, "model.head", channels, model.num_classes)
     return ImageModel(backbone, neck, pooling, head)
 
 
-def build_criterion(specs: list[LossSpec]) -> WeightedSum:
-    """One ``WeightedSum`` term per ``losses:`` entry; each term is logged on its own."""
+def build_criterion(specs: list[LossSpec], **given: Any) -> WeightedSum:
+    """One ``WeightedSum`` term per ``losses:`` entry; each term is logged on its own.
+
+    ``given`` are arguments every loss gets from the network (``ImageTask.loss_arguments``);
+    a loss's own ``params`` override them.
+    """
     terms = {}
     for index, spec in enumerate(specs):
         loss_cls = pick(LOSSES, spec.name, f"losses.{index}.name")
         name = spec.name if spec.name not in terms else f"{spec.name}_{index}"  # e.g. two CEs
-        terms[name] = (construct(loss_cls, spec.params, f"losses.{index}"), spec.weight)
+        loss = construct(loss_cls, given | spec.params, f"losses.{index}")
+        terms[name] = (loss, spec.weight)
     return WeightedSum(terms)
 
 
@@ -70,9 +79,10 @@ def build_task(config: Config) -> ImageTask:
         task_cls.metrics_factory, config.metrics, "metrics", config.model.num_classes, nested=False
     )
     shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
+    model = build_model(config)
     return task_cls(
-        build_model(config),
-        build_criterion(config.losses),
+        model,
+        build_criterion(config.losses, **task_cls.loss_arguments(model)),
         metrics,
         config.optimizer,
         config.scheduler,
@@ -85,12 +95,12 @@ def build_task(config: Config) -> ImageTask:
 
 def build_data(config: Config) -> DataModule:
     """The DataModule: the dataset format, its splits, the augmentations and the loaders."""
-    size = config.data.image_size
+    size, boxes = config.data.image_size, config.augmentations.bbox_params
     return DataModule(
         pick(DATASET_FORMATS, config.data.format, "data.format"),
         config.data,
-        build_pipeline(config.augmentations.train, size, "augmentations.train"),
-        build_pipeline(config.augmentations.val, size, "augmentations.val"),
+        build_pipeline(config.augmentations.train, size, "augmentations.train", boxes),
+        build_pipeline(config.augmentations.val, size, "augmentations.val", boxes),
         config.model.num_classes,
     )
 

@@ -68,6 +68,8 @@ def _scan(dataset: Dataset, num_classes: int) -> tuple[list[int], list[str]]:
             _, target = dataset[index]
         except DatasetError as error:
             return str(error)
+        if isinstance(target, dict):  # boxes: the classes of this image's boxes
+            return torch.bincount(target["labels"], minlength=num_classes)[:num_classes]
         is_mask = isinstance(target, torch.Tensor) and target.dim() == 2
         return torch.bincount(target.flatten(), minlength=256)[:num_classes] if is_mask else None
 
@@ -76,7 +78,7 @@ def _scan(dataset: Dataset, num_classes: int) -> tuple[list[int], list[str]]:
         for result in pool.map(load, range(len(dataset))):
             if isinstance(result, str):
                 failures.append(result)
-            elif result is not None:  # a mask: count the images each class appears in
+            elif result is not None:  # a mask or boxes: count the images each class appears in
                 present = (result > 0).tolist()
                 counts = [count + int(flag) for count, flag in zip(counts, present, strict=True)]
     return counts, failures

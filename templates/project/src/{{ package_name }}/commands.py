@@ -67,8 +67,10 @@ def export(config: Config) -> Path:
     checkpoint, config, task = load_run(config)
     size = config.data.image_size
     sample = torch.rand(1, 3, size, size)
-    path = export_onnx(task.model, sample, _output_dir(checkpoint, "export") / "model.onnx")
-    difference = check_onnx(path, task.model, sample)
+    module, names = task.exportable()
+    path = _output_dir(checkpoint, "export") / "model.onnx"
+    export_onnx(module, sample, path, output_names=names)
+    difference = check_onnx(path, module, sample)
     print(f"onnxruntime matches torch (max abs difference {difference:.2e})")
     return path
 

@@ -95,8 +95,17 @@ class ImageTask(L.LightningModule):
         """Class probabilities from logits: softmax over dim 1 (multilabel overrides)."""
         return logits.softmax(dim=1)
 
+    def exportable(self) -> tuple[nn.Module, list[str]]:
+        """The module ONNX export traces (images in, tensors out) and its output names."""
+        return self.model, ["logits"]
+
+    @classmethod
+    def loss_arguments(cls, model: nn.Module) -> dict[str, Any]:
+        """Keyword arguments every loss of this task takes from the built network (none)."""
+        return {}
+
     def update_metrics(self, metrics: MetricCollection, logits: Tensor, target: Tensor) -> None:
-        metrics.update(self.probabilities(logits), target)
+        metrics.update(self.probabilities(logits.float()), target)
 
     def forward(self, images: Tensor) -> Tensor:
         if self.channels_last:  # NHWC activations run faster on tensor cores
@@ -112,10 +121,11 @@ class ImageTask(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, target = batch
         loss = self.criterion(self(images), target)
-        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(images))
         parts = getattr(self.criterion, "parts", {})
         if len(parts) > 1:
-            self.log_dict({f"train/loss_{name}": value for name, value in parts.items()})
+            named = {f"train/loss_{name}": value for name, value in parts.items()}
+            self.log_dict(named, batch_size=len(images))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -163,8 +173,9 @@ class ImageTask(L.LightningModule):
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> None:
         images, target = batch
         logits = self(images)
-        self.log(f"{stage}/loss", self.criterion(logits, target), sync_dist=True)
-        self.update_metrics(metrics, logits.float(), target)
+        loss = self.criterion(logits, target)
+        self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(images))
+        self.update_metrics(metrics, logits, target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
         """Log scalars as they are and per-class vectors as ``name/<class index>``."""
