@@ -63,6 +63,7 @@ def bench(config: Config, steps: int = 50, peak_tflops: float | None = None) -> 
                 "checkpoint": checkpoint,
             }
         )
+        (config.run_dir / config.run_name).mkdir()  # where the Trainer stores its config
         data = build_data(config)
         data.setup("fit")
         device = build_trainer(config).strategy.root_device
