@@ -7,12 +7,12 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from .build import build_callbacks
 from .checkpoints import StoreConfig
 from .components.callbacks.unfreeze import UnfreezeSchedule
 from .config import Config, TrainerConfig
+from .loggers import build_loggers
 from .throughput import Throughput
 
 
@@ -23,18 +23,6 @@ def resolve_precision(precision: str) -> str:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16-mixed"
     return "32-true"
-
-
-def build_loggers(config: Config) -> list[Logger]:
-    """Every logger writes into the same run directory: ``run_dir/run_name/version_N``."""
-    loggers: list[Logger] = []
-    for kind in config.loggers:
-        if kind == "csv":
-            loggers.append(CSVLogger(config.run_dir, name=config.run_name))
-        else:
-            version = loggers[0].version if loggers else None
-            loggers.append(TensorBoardLogger(config.run_dir, name=config.run_name, version=version))
-    return loggers
 
 
 def build_trainer(config: Config, *, fit: bool = True) -> L.Trainer:

@@ -144,15 +144,17 @@ class ImageTask(L.LightningModule):
         images, paths = batch
         return {"paths": list(paths), "logits": self(images).float().cpu()}
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        settings, schedule = self.optimizer_settings, self.scheduler_settings
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """AdamW or Nesterov SGD, without weight decay on norm layers and biases."""
+        settings = self.optimizer_settings
         groups = param_groups(self, weight_decay=settings.weight_decay)
         if settings.name == "sgd":
-            optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                groups, lr=settings.lr, momentum=settings.momentum, nesterov=True
-            )
-        else:
-            optimizer = torch.optim.AdamW(groups, lr=settings.lr)
+            return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum, nesterov=True)
+        return torch.optim.AdamW(groups, lr=settings.lr)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        schedule = self.scheduler_settings
+        optimizer = self.make_optimizer()
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
         monitor, mode = self.monitor
