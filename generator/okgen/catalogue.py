@@ -108,6 +108,13 @@ class Task(_Strict):
     params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     # Extra keys of the config's `augmentations:` section, e.g. detection's `bbox_params`.
     augmentations: dict[str, Any] = Field(default_factory=dict)
+    # Components the task's own glue imports beyond its answers, as "kind/name".
+    vendors: list[str] = Field(default_factory=list)
+    # The config's train pipeline when the task needs its own (sizes come from data.image_size).
+    train_augmentations: list[dict[str, Any]] | None = None
+    batch_size: int = Field(default=32, ge=1)  # data.batch_size in the config
+    # Comments the config gives settings of this task, by key (e.g. batch_size).
+    comments: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _answers_every_task_question(self) -> Task:
@@ -207,13 +214,18 @@ def load_catalogue(root: Path = LIBRARY) -> Catalogue:
 def _check_references(
     path: Path, components: dict[str, dict[str, Component]], tasks: dict[str, Task]
 ) -> None:
-    """Names inside task params point at components."""
+    """Names inside task params and vendors point at components."""
     for task in tasks.values():
         for kind, names in task.params.items():
             for name in names:
                 if name not in components.get(kind, {}):
                     where = f"tasks.{task.name}.params.{kind}.{name}"
                     raise CatalogueError(f"{path}: {where}: no {kind} component is named {name!r}")
+        for key in task.vendors:
+            kind, _, name = key.partition("/")
+            if name not in components.get(kind, {}):
+                where = f"tasks.{task.name}.vendors"
+                raise CatalogueError(f"{path}: {where}: no {kind} component is named {name!r}")
 
 
 def _validate(path: Path, where: str, model: type[_Model], entry: Any, **known: str) -> _Model:

@@ -34,6 +34,7 @@ def chosen_components(catalogue: Catalogue, answers: Answers) -> list[Component]
         ("backbones", "timm"),
         ("metrics", catalogue.task(answers.task).metrics),
         *named_components(answers),
+        *(key.split("/", 1) for key in catalogue.task(answers.task).vendors),
     ]
     core = [c for c in catalogue.by_file().values() if c.core]
     return [catalogue.get(kind, name) for kind, name in picks] + core

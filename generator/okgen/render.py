@@ -58,8 +58,13 @@ def template_data(
         }
         components[c.kind].append(fields)
         examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task))
+    task = catalogue.task(answers.task)
+    steps = task.train_augmentations
     return {
         **values,
+        "train_augmentations": [flow_yaml(step) for step in steps] if steps else None,
+        "batch_size": task.batch_size,
+        "comments": task.comments,
         "project_name": project_name,
         "package_name": package,
         "okgen_version": __version__,

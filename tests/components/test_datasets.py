@@ -47,11 +47,13 @@ def _module(name: str):
     return importlib.import_module(load("datasets", name).__module__)
 
 
-# Detection formats have their own tests (test_detection_datasets.py).
+# Detection and self-supervised formats have their own tests (test_detection_datasets.py,
+# test_two_view_folder.py).
 FORMATS = [
     name
     for name, entry in entries("datasets").items()
-    if hasattr(_module(name), "write_sample") and entry["tasks"] != ["detection"]
+    if hasattr(_module(name), "write_sample")
+    and entry["tasks"] not in (["detection"], ["self_supervised"])
 ]
 MASK_FORMATS = [name for name in FORMATS if entries("datasets")[name]["tasks"] == ["segmentation"]]
 

@@ -12,7 +12,11 @@ from torch.utils.data import DataLoader
 from component_library.datasets._io import DatasetError, read_image
 from component_library.datasets._shapes import CLASSIFICATION_IMAGES_PER_CLASS, SHAPES
 from component_library.datasets.image_folder import ImageFolderDataset
-from component_library.datasets.two_view_folder import TwoViewFolderDataset, write_sample
+from component_library.datasets.two_view_folder import (
+    TwoViewFolderDataset,
+    two_view_split,
+    write_sample,
+)
 from component_library.transforms.albumentations_yaml import build_transform
 from component_library.transforms.two_views import simclr_steps
 
@@ -59,3 +63,19 @@ def test_items_are_two_different_views(sample: Path) -> None:
 def test_empty_folder_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no images found"):
         TwoViewFolderDataset(tmp_path, build_transform(simclr_steps(24)))
+
+
+def test_split_reader_gives_views_for_train_labels_for_val_and_nothing_for_absent(
+    sample: Path,
+) -> None:
+    transform = build_transform(simclr_steps(SIZE))
+    train = two_view_split(sample, "train", NUM_CLASSES, transform)
+    views, _ = train[0]
+    assert isinstance(train, TwoViewFolderDataset) and views.shape == (2, 3, SIZE, SIZE)
+    val = two_view_split(
+        sample, "val", NUM_CLASSES, build_transform([{"__class_fullname__": "ToTensorV2"}])
+    )
+    image, label = val[len(val) - 1]
+    assert image.shape == (3, SIZE, SIZE) and label == NUM_CLASSES - 1
+    assert len(val) == NUM_CLASSES * CLASSIFICATION_IMAGES_PER_CLASS["val"]
+    assert len(two_view_split(sample, "test", NUM_CLASSES, transform)) == 0

@@ -11,6 +11,8 @@ import yaml
 from component_library.transforms.albumentations_yaml import build_transform
 from component_library.transforms.two_views import TwoViews, build_two_views, simclr_steps
 
+from .catalogue import CATALOGUE
+
 
 def _image(size: int = 64) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
@@ -94,3 +96,11 @@ def test_views_must_be_tensors_of_one_shape() -> None:
     with pytest.raises(ValueError, match="differ in shape"):
         for _ in range(30):  # the two draws pick different sizes within a few tries
             uneven(image=_image())
+
+
+def test_the_catalogue_gives_self_supervised_projects_these_steps() -> None:
+    """The pipeline okgen writes into a new project's config is ``simclr_steps`` at its size."""
+    task = CATALOGUE["tasks"]["self_supervised"]
+    expected = simclr_steps(task["defaults"]["image_size"])
+    del expected[0]["size"]  # the project's crop takes data.image_size
+    assert task["train_augmentations"] == expected

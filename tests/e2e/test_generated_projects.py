@@ -74,6 +74,7 @@ PROJECTS = {
         "--callback",
         "onnx_export",
     ],
+    "self_supervised_default": ["--task", "self_supervised"],
     "multilabel_onehot": [
         "--task",
         "multilabel",

@@ -33,7 +33,11 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             "stride-4 map.\n    tasks: [segmentation]\n    ouptut: map",
             r"necks\.fpn\.ouptut: unknown key 'ouptut'; did you mean 'output'\?",
         ),
-        ("    input: vector", "    inptu: vector", r"heads\.linear\.inptu: unknown key"),
+        (
+            "hidden layer.\n    tasks: [classification, multilabel]\n    input: vector",
+            "hidden layer.\n    tasks: [classification, multilabel]\n    inptu: vector",
+            r"heads\.linear\.inptu: unknown key",
+        ),
         (
             "    predict_root: test\n    tasks: [classification]",
             "    predict_rot: test\n    tasks: [classification]",

@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from .callbacks import CALLBACKS
 from .checkpoints import read_checkpoint, trained_config
 from .components.backbones.timm_backbone import TimmBackbone
+from .components.backbones.weights import BackboneWeightsError, load_backbone_weights
 from .components.losses.weighted_sum import WeightedSum
 from .config import Config, LossSpec, check_params, pick
 from .data import DATASET_FORMATS, DataModule, build_pipeline
@@ -39,7 +41,7 @@ def build_model(config: Config) -> ImageModel:
             f"model.backbone.params.img_size: {params['img_size']} differs from data.image_size "
             f"{config.data.image_size}; leave it out to use data.image_size"
         )
-    backbone = construct(TimmBackbone, params, "model.backbone", model.backbone.name)
+    backbone = build_backbone(model.backbone.name, params)
     neck_cls = pick(NECKS, model.neck.name, "model.neck.name")
     neck = construct(neck_cls, model.neck.params, "model.neck", backbone.out_channels, backbone.strides)
     channels = neck.out_channels[-1]
@@ -53,8 +55,38 @@ def build_model(config: Config) -> ImageModel:
         inputs = (neck.out_channels[0], model.num_classes, neck.strides)
         head = construct(head_cls, model.head.params, "model.head", *inputs)
         return ImageModel(backbone, neck, pooling, head, pyramid=True)
-    head = construct(head_cls, model.head.params, "model.head", channels, model.num_classes)
+    outputs = (model.num_classes,) if TASKS[config.task].head_takes_classes else ()
+    head = construct(head_cls, model.head.params, "model.head", channels, *outputs)
     return ImageModel(backbone, neck, pooling, head)
+
+
+def build_backbone(name: str, params: Mapping[str, Any]) -> TimmBackbone:
+    """The timm backbone; ``pretrained: <path>`` to an ``export-backbone`` file is loaded checked.
+
+    Such a file (the backbone's own state dict) must fit exactly: missing or
+    unexpected keys and tensors of another shape are a ConfigError naming a few.
+    Any other file goes to timm as a checkpoint of the bare timm model.
+    """
+    pretrained = params.get("pretrained")
+    if not (isinstance(pretrained, str) and _is_backbone_export(Path(pretrained))):
+        return construct(TimmBackbone, params, "model.backbone", name)
+    backbone = construct(TimmBackbone, {**params, "pretrained": False}, "model.backbone", name)
+    try:
+        load_backbone_weights(backbone, pretrained)
+    except BackboneWeightsError as error:
+        raise ConfigError(f"model.backbone.params.pretrained: {error}") from None
+    return backbone
+
+
+def _is_backbone_export(path: Path) -> bool:
+    """Whether ``path`` holds a ``TimmBackbone`` state dict (keys ``model.*``)."""
+    if not path.is_file():
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not ours (e.g. safetensors): timm reads it
+        return False
+    return isinstance(state, dict) and any(str(key).startswith("model.") for key in state)
 
 
 def build_criterion(specs: list[LossSpec], **given: Any) -> WeightedSum:

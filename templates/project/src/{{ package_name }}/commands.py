@@ -12,6 +12,7 @@ import torch
 
 from .build import build_data, build_task, load_task
 from .checkpoints import check_resume, for_evaluation
+from .components.backbones.weights import save_backbone
 from .components.export.onnx import check_onnx, export_onnx
 from .config import Config
 from .data import write_sample_data
@@ -73,6 +74,29 @@ def export(config: Config) -> Path:
     difference = check_onnx(path, module, sample)
     print(f"onnxruntime matches torch (max abs difference {difference:.2e})")
     return path
+
+
+def export_backbone(config: Config) -> Path:
+    """The trained backbone's weights, for ``model.backbone.params.pretrained`` elsewhere."""
+    checkpoint, config, task = load_run(config)
+    path = save_backbone(task.model.backbone, _output_dir(checkpoint, "export") / "backbone.pth")
+    print(f"use it in another project: model.backbone.params.pretrained={path.resolve()}")
+    return path
+
+
+def linear_probe(config: Config) -> dict[str, float]:
+    """Linear-probe (and kNN) accuracy of the frozen features on the labelled val split."""
+    checkpoint, config, task = load_run(config)
+    probe = getattr(task, "probe", None)
+    if probe is None:
+        raise ConfigError(f"linear-probe: a {config.task} run has no frozen features to probe")
+    data = build_data(config)
+    data.setup("validate")
+    if len(data.datasets["val"]) == 0:
+        raise ConfigError(f"linear-probe: no labelled images under {config.data.root}/val")
+    metrics = probe(data.datasets["val"], config.model.num_classes, config.data.batch_size)
+    _write_json(_output_dir(checkpoint, "linear_probe") / "metrics.json", metrics)
+    return metrics
 
 
 def sample_data(config: Config, root: Path | None) -> Path:

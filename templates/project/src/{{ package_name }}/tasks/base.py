@@ -45,6 +45,8 @@ class ImageTask(L.LightningModule):
     """``(num_classes, **config.metrics) -> MetricCollection``: the task's default metrics."""
     shared_metric_settings: ClassVar[tuple[str, ...]] = ()
     """Settings under ``metrics:`` that the task also takes as keyword arguments."""
+    head_takes_classes: ClassVar[bool] = True
+    """Whether the head is built with ``num_classes`` outputs (False: its params size it)."""
 
     def __init__(
         self,
