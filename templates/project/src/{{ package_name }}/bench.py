@@ -239,12 +239,12 @@ def summary(report: dict[str, Any]) -> str:
     for mode in ("synthetic", "loader", "plain"):
         row = report[mode]
         lines.append(
-            f"{mode:<10} {row['images_per_sec']:>10.1f} {row['data_wait_fraction']:>10.1%} "
-            f"{row['peak_memory_mb']:>10.0f}"
+            f"{mode:<10} {row['images_per_sec']:>10.1f} "
+            f"{format(row['data_wait_fraction'], '.1%'):>10} {row['peak_memory_mb']:>10.0f}"
         )
     lines.append(f"Trainer / plain loop: {report['ratio']:.3f}")
     if report["flops_per_image"] is not None:
-        mfu = "unknown device, pass --peak-tflops" if report["mfu"] is None else f"{report['mfu']:.1%}"
+        mfu = "unknown device, pass --peak-tflops" if report["mfu"] is None else format(report["mfu"], ".1%")
         gflops = report["flops_per_image"] / 1e9
         lines.append(f"GFLOPs per image (forward + backward): {gflops:.2f}, MFU: {mfu}")
     return "\n".join(lines)
