@@ -54,6 +54,8 @@ def template_data(
             "core": c.core,
             "output": getattr(c, "output", None),
             "input": getattr(c, "input", None),
+            "margin": getattr(c, "margin", False),
+            "open_set": getattr(c, "open_set", False),
         }
         components[c.kind].append(fields)
         examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task))

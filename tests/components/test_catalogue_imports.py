@@ -26,6 +26,7 @@ PIP_NAMES = {
     "PIL": "pillow",
     "yaml": "pyyaml",
     "sklearn": "scikit-learn",
+    "faiss": "faiss-cpu",
 }
 
 
