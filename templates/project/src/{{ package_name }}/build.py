@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lightning.pytorch.callbacks import Callback
+from torch import nn
 
 from .callbacks import CALLBACKS
 from .checkpoints import read_checkpoint, trained_config
@@ -20,7 +21,7 @@ from .components.losses.weighted_sum import WeightedSum
 from .config import Config, LossSpec, check_params, pick
 from .data import DATASET_FORMATS, DataModule, build_pipeline
 from .errors import ConfigError
-from .losses import LOSSES
+from .losses import EMBEDDING_LOSSES, LOSSES, MarginLoss
 from .model import HEADS, NECKS, POOLINGS, ImageModel, check_shapes
 from .tasks import TASKS, ImageTask
 
@@ -49,17 +50,36 @@ def build_model(config: Config) -> ImageModel:
         pooling = construct(pooling_cls, model.pooling.params, "model.pooling", channels)
         channels = pooling.out_channels
     head_cls = pick(HEADS, model.head.name, "model.head.name")
-    head = construct(head_cls, model.head.params, "model.head", channels, model.num_classes)
+    # A classifier head takes the number of classes; an embedding head sets its own size.
+    outputs = (model.num_classes,) if TASKS[config.task].head_classifies else ()
+    head = construct(head_cls, model.head.params, "model.head", channels, *outputs)
     return ImageModel(backbone, neck, pooling, head)
 
 
-def build_criterion(specs: list[LossSpec]) -> WeightedSum:
-    """One ``WeightedSum`` term per ``losses:`` entry; each term is logged on its own."""
-    terms = {}
+def build_margin_head(config: Config, model: ImageModel) -> nn.Module | None:
+    """``model.margin_head`` over the embedding head's output, or None when unset."""
+    spec = config.model.margin_head
+    if spec is None:
+        return None
+    head_cls = pick(HEADS, spec.name, "model.margin_head.name")
+    embedding_dim = model.head.embedding_dim
+    return construct(head_cls, spec.params, "model.margin_head", embedding_dim, config.model.num_classes)
+
+
+def build_criterion(specs: list[LossSpec], margin_head: nn.Module | None = None) -> WeightedSum:
+    """One ``WeightedSum`` term per ``losses:`` entry; each term is logged on its own.
+
+    With a margin head, the model outputs embeddings: a loss of logits scores the
+    margin head's logits (``MarginLoss``), an embedding loss the embeddings.
+    """
+    terms: dict[str, tuple[nn.Module, float]] = {}
     for index, spec in enumerate(specs):
         loss_cls = pick(LOSSES, spec.name, f"losses.{index}.name")
         name = spec.name if spec.name not in terms else f"{spec.name}_{index}"  # e.g. two CEs
-        terms[name] = (construct(loss_cls, spec.params, f"losses.{index}"), spec.weight)
+        loss = construct(loss_cls, spec.params, f"losses.{index}")
+        if margin_head is not None and spec.name not in EMBEDDING_LOSSES:
+            loss = MarginLoss(margin_head, loss)
+        terms[name] = (loss, spec.weight)
     return WeightedSum(terms)
 
 
@@ -70,9 +90,17 @@ def build_task(config: Config) -> ImageTask:
         task_cls.metrics_factory, config.metrics, "metrics", config.model.num_classes, nested=False
     )
     shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
+    model = build_model(config)
+    if not task_cls.head_classifies and config.model.margin_head is None:
+        for index, spec in enumerate(config.losses):
+            if spec.name not in EMBEDDING_LOSSES:
+                raise ConfigError(
+                    f"losses.{index}: {spec.name} scores logits, but the model outputs "
+                    "embeddings; set model.margin_head (e.g. arcface) or use an embedding loss"
+                )
     return task_cls(
-        build_model(config),
-        build_criterion(config.losses),
+        model,
+        build_criterion(config.losses, build_margin_head(config, model)),
         metrics,
         config.optimizer,
         config.scheduler,

@@ -45,6 +45,8 @@ class ImageTask(L.LightningModule):
     """``(num_classes, **config.metrics) -> MetricCollection``: the task's default metrics."""
     shared_metric_settings: ClassVar[tuple[str, ...]] = ()
     """Settings under ``metrics:`` that the task also takes as keyword arguments."""
+    head_classifies: ClassVar[bool] = True
+    """The head outputs one logit per class; False: an embedding (see ``build_model``)."""
 
     def __init__(
         self,
