@@ -86,6 +86,7 @@ PROJECTS = {
         "--loss",
         "focal_bce",
     ],
+    "representation_default": ["--task", "representation"],
 }
 
 
