@@ -24,12 +24,13 @@ from component_library.losses.weighted_sum import WeightedSum
 from .catalogue import entries, load
 
 K = 4
-# Detection losses take per-level maps and box targets: tests/components/test_fcos_loss.py.
+# Detection losses take per-level maps and box targets (tests/components/test_fcos_loss.py);
+# embedding losses take embeddings and identities (tests/components/test_multi_similarity.py).
 CASES = [
     (name, task)
     for name, entry in entries("losses").items()
     for task in entry["tasks"]
-    if task != "detection"
+    if task != "detection" and entry.get("input", "logits") == "logits"
 ]
 
 

@@ -46,9 +46,15 @@ def make_batch(
     raise NotImplementedError(f"make_batch: no batches for task {task!r} yet; add them here")
 
 
-# Detection metrics take per-image box dicts: tests/components/test_detection_metrics.py.
+# Detection metrics take per-image box dicts (tests/components/test_detection_metrics.py);
+# retrieval metrics embeddings and query/gallery roles (tests/components/test_retrieval_metrics.py).
 @pytest.mark.parametrize(
-    "name", [n for n, entry in entries("metrics").items() if entry["tasks"] != ["detection"]]
+    "name",
+    [
+        n
+        for n, entry in entries("metrics").items()
+        if entry["tasks"] not in (["detection"], ["representation"])
+    ],
 )
 def test_factory_builds_a_collection_that_computes(name: str) -> None:
     task = entries("metrics")[name]["tasks"][0]

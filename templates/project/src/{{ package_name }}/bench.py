@@ -178,7 +178,7 @@ def timed_plain_loop(config: Config, batches: list[Any]) -> dict[str, float]:
             if config.trainer.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = task.criterion(model(images), target)
+                loss = task.criterion(model(images), task.training_target(target))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

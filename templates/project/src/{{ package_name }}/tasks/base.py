@@ -45,6 +45,8 @@ class ImageTask(L.LightningModule):
     """``(num_classes, **config.metrics) -> MetricCollection``: the task's default metrics."""
     shared_metric_settings: ClassVar[tuple[str, ...]] = ()
     """Settings under ``metrics:`` that the task also takes as keyword arguments."""
+    head_classifies: ClassVar[bool] = True
+    """The head outputs one logit per class; False: an embedding (see ``build_model``)."""
 
     def __init__(
         self,
@@ -118,9 +120,14 @@ class ImageTask(L.LightningModule):
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
+    @staticmethod
+    def training_target(target: Any) -> Any:
+        """The part of a batch's target that the losses score (all of it by default)."""
+        return target
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, target = batch
-        loss = self.criterion(self(images), target)
+        loss = self.criterion(self(images), self.training_target(target))
         self.log("train/loss", loss, prog_bar=True, batch_size=len(images))
         parts = getattr(self.criterion, "parts", {})
         if len(parts) > 1:
@@ -140,7 +147,10 @@ class ImageTask(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
 
-    def predict_step(self, batch: tuple[Tensor, list[str]], batch_idx: int) -> dict[str, Any]:
+    def predict_step(
+        self, batch: tuple[Tensor, list[str]], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, Any]:
+        """Paths and outputs of a batch; with several loaders Lightning keeps them apart."""
         images, paths = batch
         return {"paths": list(paths), "logits": self(images).float().cpu()}
 
