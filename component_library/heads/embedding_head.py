@@ -27,6 +27,10 @@ class EmbeddingHead(nn.Module):
         self.projection = nn.Linear(in_channels, embedding_dim, bias=False)
         self.norm = nn.BatchNorm1d(embedding_dim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x: (B, C)`` -> unit-length embeddings ``(B, D)``."""
+    def forward(self, x: Tensor, image_size: tuple[int, int] | None = None) -> Tensor:
+        """``x: (B, C)`` -> unit-length embeddings ``(B, D)``.
+
+        ``image_size`` is ignored: every head takes ``(features, image_size)``, so a
+        model calls vector and map heads alike.
+        """
         return F.normalize(self.norm(self.projection(self.dropout(x))), dim=1)

@@ -2,24 +2,25 @@
 
 ``RetrievalMetrics`` is a torchmetrics ``Metric``: ``update`` once per batch,
 ``compute`` once per epoch. ``compute`` returns (all floats in ``[0, 1]``, as
-0-dim tensors), for each ``k`` in ``ks``:
+0-dim tensors), for each ``k`` in ``ks`` (ranx's ``hit_rate@k`` is named
+``hit_rate_at_k``, a name every logger keeps):
 
-- ``hit_rate@k``: fraction of queries with at least one relevant item in the
+- ``hit_rate_at_k``: fraction of queries with at least one relevant item in the
   top ``k``. This is what the metric-learning literature (SOP, CUB, In-Shop)
   calls "Recall@K".
-- ``precision@k``: relevant items in the top ``k``, divided by ``k``.
-- ``recall@k``: relevant items in the top ``k``, divided by the query's number
+- ``precision_at_k``: relevant items in the top ``k``, divided by ``k``.
+- ``recall_at_k``: relevant items in the top ``k``, divided by the query's number
   of relevant items ``R``. This is the information-retrieval recall (ranx's),
-  *not* the metric-learning "Recall@K" (that is ``hit_rate@k``).
-- ``map@k``: ranx's average precision, ``sum_{i <= k} P@i * rel_i / R`` (the
+  *not* the metric-learning "Recall@K" (that is ``hit_rate_at_k``).
+- ``map_at_k``: ranx's average precision, ``sum_{i <= k} P@i * rel_i / R`` (the
   denominator is all ``R`` relevant items, not ``min(R, k)``).
-- ``ndcg@k``: binary-relevance NDCG, ``sum_{i <= k} rel_i / log2(i + 1)``
+- ``ndcg_at_k``: binary-relevance NDCG, ``sum_{i <= k} rel_i / log2(i + 1)``
   over its ideal value ``sum_{i <= min(R, k)} 1 / log2(i + 1)``.
 
 and once:
 
 - ``mrr``: ``1 / rank`` of the first relevant item within the top ``max(ks)``, else 0.
-- ``map@r`` (``map_at_r=True``): MAP@R of Musgrave et al. 2020,
+- ``map_at_r`` (``map_at_r=True``): MAP@R of Musgrave et al. 2020,
   ``sum_{i <= R} P@i * rel_i / R``, which needs a search depth of the largest ``R``.
 
 Every value is the mean over queries that have at least one relevant gallery
@@ -79,7 +80,7 @@ class RetrievalMetrics(Metric):
     Args:
         ks: Cut-offs of the ``@k`` metrics.
         index: ``"flat"`` (exact), ``"hnsw"`` or ``"ivf"`` (approximate).
-        map_at_r: Also report ``map@r`` (searches as deep as the largest class).
+        map_at_r: Also report ``map_at_r`` (searches as deep as the largest class).
         normalize: L2-normalise embeddings before the search (cosine similarity).
         query_batch: Queries per faiss search call (bounds the result buffers).
         hnsw_neighbors: HNSW graph degree ``M``.
@@ -201,13 +202,14 @@ class RetrievalMetrics(Metric):
         mrr = f"mrr@{self.ks[-1]}"
         threads = numba.config.NUMBA_NUM_THREADS  # ranx drops to 1 thread after a small input
         values = ranx.evaluate(qrels, run, [*at_k, mrr], threads=threads)
-        results = {name: values[name] for name in at_k} | {"mrr": values[mrr]}
+        # ranx's "hit_rate@1" is logged as "hit_rate_at_1": MLflow drops "@" from metric names.
+        results = {name.replace("@", "_at_"): values[name] for name in at_k} | {"mrr": values[mrr]}
         if self.map_at_r:
             # MAP@R is ranx's AP over a run cut at each query's own R.
             beyond_r = np.arange(run.shape[1])[None, :] >= relevant[:, None]
             cut = run.copy()
             cut[:, :, 0][beyond_r] = _MISSING
-            results["map@r"] = ranx.evaluate(qrels, cut, "map", threads=threads)
+            results["map_at_r"] = ranx.evaluate(qrels, cut, "map", threads=threads)
         return {name: torch.tensor(float(value)) for name, value in results.items()}
 
 

@@ -27,6 +27,7 @@ KINDS = (
     "losses",
     "metrics",
     "datasets",
+    "samplers",
     "callbacks",
     "optim",
     "transforms",
@@ -82,15 +83,28 @@ class Neck(Component):
 
 class Head(Component):
     input: Literal["vector", "map", "pyramid"]  # a pooled vector, a fused map, or a pyramid
+    # A training-only margin head, ``(embeddings, target) -> logits``, after the embedding head.
+    margin: bool = False
+
+
+class Loss(Component):
+    input: Literal["logits", "embeddings"] = "logits"  # what the loss scores against the target
 
 
 class Dataset(Component):
     predict_root: str | None = None  # predict: the image folder of a sample set, inside root
     collate: str | None = None  # the module's batch function when items do not stack
+    # Evaluation splits hold identities never seen in training: they take no num_classes.
+    open_set: bool = False
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
-_KIND_MODELS: dict[str, type[Component]] = {"necks": Neck, "heads": Head, "datasets": Dataset}
+_KIND_MODELS: dict[str, type[Component]] = {
+    "necks": Neck,
+    "heads": Head,
+    "losses": Loss,
+    "datasets": Dataset,
+}
 
 
 class BackboneModel(_Strict):
@@ -108,8 +122,9 @@ class Task(_Strict):
     params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     # Extra keys of the config's `augmentations:` section, e.g. detection's `bbox_params`.
     augmentations: dict[str, Any] = Field(default_factory=dict)
-    # Components the task's own glue imports beyond its answers, as "kind/name".
-    vendors: list[str] = Field(default_factory=list)
+    # Components the task's glue always uses, by kind (e.g. the embedding head a margin
+    # head follows); vendored into every project of the task.
+    components: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # The config's train pipeline when the task needs its own (sizes come from data.image_size).
     train_augmentations: list[dict[str, Any]] | None = None
     batch_size: int = Field(default=32, ge=1)  # data.batch_size in the config
@@ -214,18 +229,15 @@ def load_catalogue(root: Path = LIBRARY) -> Catalogue:
 def _check_references(
     path: Path, components: dict[str, dict[str, Component]], tasks: dict[str, Task]
 ) -> None:
-    """Names inside task params and vendors point at components."""
+    """Names inside task params and components point at components."""
     for task in tasks.values():
-        for kind, names in task.params.items():
+        named = [("params", kind, names) for kind, names in task.params.items()]
+        named += [("components", kind, names) for kind, names in task.components.items()]
+        for field, kind, names in named:
             for name in names:
                 if name not in components.get(kind, {}):
-                    where = f"tasks.{task.name}.params.{kind}.{name}"
+                    where = f"tasks.{task.name}.{field}.{kind}.{name}"
                     raise CatalogueError(f"{path}: {where}: no {kind} component is named {name!r}")
-        for key in task.vendors:
-            kind, _, name = key.partition("/")
-            if name not in components.get(kind, {}):
-                where = f"tasks.{task.name}.vendors"
-                raise CatalogueError(f"{path}: {where}: no {kind} component is named {name!r}")
 
 
 def _validate(path: Path, where: str, model: type[_Model], entry: Any, **known: str) -> _Model:

@@ -30,11 +30,12 @@ class Plan:
 
 def chosen_components(catalogue: Catalogue, answers: Answers) -> list[Component]:
     """The components the answers name, plus the core every project imports."""
+    task = catalogue.task(answers.task)
     picks = [
         ("backbones", "timm"),
-        ("metrics", catalogue.task(answers.task).metrics),
+        ("metrics", task.metrics),
+        *((kind, name) for kind, names in task.components.items() for name in names),
         *named_components(answers),
-        *(key.split("/", 1) for key in catalogue.task(answers.task).vendors),
     ]
     core = [c for c in catalogue.by_file().values() if c.core]
     return [catalogue.get(kind, name) for kind, name in picks] + core

@@ -55,6 +55,8 @@ def template_data(
             "output": getattr(c, "output", None),
             "input": getattr(c, "input", None),
             "collate": getattr(c, "collate", None),
+            "margin": getattr(c, "margin", False),
+            "open_set": getattr(c, "open_set", False),
         }
         components[c.kind].append(fields)
         examples[c.kind][c.name] = flow_yaml(catalogue.example(c, answers.task))

@@ -93,6 +93,11 @@ def _task(name: str) -> str:
     return entries("datasets")[name]["tasks"][0]
 
 
+def _classes(name: str, split: str) -> int | None:
+    """``num_classes`` for a split: open-set formats take None for val and test."""
+    return None if entries("datasets")[name].get("open_set") and split != "train" else NUM_CLASSES
+
+
 def _tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
@@ -108,7 +113,7 @@ def _tree_digest(root: Path) -> str:
 @pytest.mark.parametrize("name", FORMATS)
 @pytest.mark.parametrize("split", SPLITS)
 def test_sample_reads_back(name: str, split: str, samples: dict[str, Path]) -> None:
-    dataset = load("datasets", name)(samples[name], split, NUM_CLASSES)
+    dataset = load("datasets", name)(samples[name], split, _classes(name, split))
     assert len(dataset) > 0
     image, target = dataset[len(dataset) // 2]
     assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.float32
@@ -121,6 +126,12 @@ def test_sample_reads_back(name: str, split: str, samples: dict[str, Path]) -> N
         assert target.shape == (SIZE, SIZE) and target.dtype == torch.int64
         assert target.min() >= 0 and target.max() < NUM_CLASSES
         assert (target == 0).any() and (target > 0).any()
+    elif task == "representation":
+        assert 0 <= target.label < len(dataset.identities)
+        assert target.index == len(dataset) // 2 and (target.is_query or target.is_gallery)
+        assert sorted(set(dataset.labels)) == list(range(len(dataset.identities)))
+        if split == "train":
+            assert len(dataset.identities) == NUM_CLASSES
     else:
         assert target.shape == (NUM_CLASSES,) and target.dtype == torch.float32
         assert set(target.unique().tolist()) <= {0.0, 1.0} and target.sum() >= 1
@@ -136,7 +147,7 @@ def test_sample_is_deterministic(name: str, samples: dict[str, Path], tmp_path: 
 def test_without_transform_image_is_scaled_to_unit_range(
     name: str, samples: dict[str, Path]
 ) -> None:
-    dataset = load("datasets", name)(samples[name], "val", NUM_CLASSES)
+    dataset = load("datasets", name)(samples[name], "val", _classes(name, "val"))
     image, _ = dataset[0]
     raw = torch.from_numpy(read_image(dataset.samples[0][0])).permute(2, 0, 1)
     torch.testing.assert_close(image, raw.float() / 255)
@@ -145,7 +156,8 @@ def test_without_transform_image_is_scaled_to_unit_range(
 @pytest.mark.parametrize("name", FORMATS)
 def test_yaml_pipeline_applies(name: str, samples: dict[str, Path]) -> None:
     transform = build_transform(yaml.safe_load(PIPELINE))
-    dataset = load("datasets", name)(samples[name], "val", NUM_CLASSES, transform=transform)
+    classes = _classes(name, "val")
+    dataset = load("datasets", name)(samples[name], "val", classes, transform=transform)
     image, target = dataset[0]
     assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.float32
     assert image.min() < 0  # normalized with the ImageNet mean and std
@@ -157,8 +169,8 @@ def test_yaml_pipeline_applies(name: str, samples: dict[str, Path]) -> None:
 def test_flip_moves_image_and_target_together(name: str, samples: dict[str, Path]) -> None:
     cls = load("datasets", name)
     flip = build_transform([{"__class_fullname__": "HorizontalFlip", "p": 1.0}])
-    plain = cls(samples[name], "val", NUM_CLASSES)
-    flipped = cls(samples[name], "val", NUM_CLASSES, transform=flip)
+    plain = cls(samples[name], "val", _classes(name, "val"))
+    flipped = cls(samples[name], "val", _classes(name, "val"), transform=flip)
     (image, target), (flipped_image, flipped_target) = plain[1], flipped[1]
     torch.testing.assert_close(flipped_image, image.flip(-1))
     if _task(name) == "segmentation":
@@ -170,7 +182,7 @@ def test_flip_moves_image_and_target_together(name: str, samples: dict[str, Path
 @pytest.mark.parametrize("name", FORMATS)
 def test_corrupt_image_names_the_file(name: str, sample_copy) -> None:
     root = sample_copy(name)
-    dataset = load("datasets", name)(root, "test", NUM_CLASSES)
+    dataset = load("datasets", name)(root, "test", _classes(name, "test"))
     image_path = dataset.samples[3][0]
     image_path.write_bytes(np.random.default_rng(0).bytes(200))
     with pytest.raises(DatasetError, match=re.escape(image_path.name)):
@@ -180,7 +192,7 @@ def test_corrupt_image_names_the_file(name: str, sample_copy) -> None:
 @pytest.mark.parametrize("name", FORMATS)
 def test_image_removed_after_listing_names_the_file(name: str, sample_copy) -> None:
     root = sample_copy(name)
-    dataset = load("datasets", name)(root, "test", NUM_CLASSES)
+    dataset = load("datasets", name)(root, "test", _classes(name, "test"))
     image_path = dataset.samples[0][0]
     image_path.unlink()
     with pytest.raises(DatasetError, match=re.escape(image_path.name)):

@@ -24,13 +24,13 @@ from component_library.losses.weighted_sum import WeightedSum
 from .catalogue import entries, load
 
 K = 4
-# Detection losses take per-level maps and box targets: tests/components/test_fcos_loss.py;
-# NT-Xent (self_supervised) takes projections alone: test_nt_xent.py.
+# Detection losses take per-level maps and box targets (tests/components/test_fcos_loss.py);
+# embedding losses take embeddings (test_multi_similarity.py, test_nt_xent.py).
 CASES = [
     (name, task)
     for name, entry in entries("losses").items()
     for task in entry["tasks"]
-    if task not in ("detection", "self_supervised")
+    if task != "detection" and entry.get("input", "logits") == "logits"
 ]
 
 

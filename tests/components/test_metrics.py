@@ -46,14 +46,15 @@ def make_batch(
     raise NotImplementedError(f"make_batch: no batches for task {task!r} yet; add them here")
 
 
-# Detection metrics take per-image box dicts: tests/components/test_detection_metrics.py;
+# Detection metrics take per-image box dicts (tests/components/test_detection_metrics.py);
+# retrieval metrics embeddings and query/gallery roles (tests/components/test_retrieval_metrics.py);
 # self_supervised's kNN accuracy and linear probe: test_knn_accuracy.py, test_linear_probe.py.
 @pytest.mark.parametrize(
     "name",
     [
         n
         for n, entry in entries("metrics").items()
-        if entry["tasks"] not in (["detection"], ["self_supervised"])
+        if entry["tasks"] not in (["detection"], ["representation"], ["self_supervised"])
     ],
 )
 def test_factory_builds_a_collection_that_computes(name: str) -> None:

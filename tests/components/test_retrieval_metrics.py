@@ -51,16 +51,16 @@ def _brute_force(embeddings, labels, is_query, is_gallery, ks=KS) -> dict[str, f
         values = {}
         for k in ks:
             top = rel[:k]
-            values[f"hit_rate@{k}"] = float(top.any())
-            values[f"precision@{k}"] = top.sum() / k
-            values[f"recall@{k}"] = top.sum() / r
-            values[f"map@{k}"] = sum(rel[: i + 1].mean() for i in range(len(top)) if top[i]) / r
+            values[f"hit_rate_at_{k}"] = float(top.any())
+            values[f"precision_at_{k}"] = top.sum() / k
+            values[f"recall_at_{k}"] = top.sum() / r
+            values[f"map_at_{k}"] = sum(rel[: i + 1].mean() for i in range(len(top)) if top[i]) / r
             dcg = sum(top[i] / math.log2(i + 2) for i in range(len(top)))
             ideal = sum(1 / math.log2(i + 2) for i in range(min(r, k)))
-            values[f"ndcg@{k}"] = dcg / ideal
+            values[f"ndcg_at_{k}"] = dcg / ideal
         hits = np.flatnonzero(rel[: max(ks)])
         values["mrr"] = 1 / (hits[0] + 1) if len(hits) else 0.0
-        values["map@r"] = sum(rel[: i + 1].mean() for i in range(r) if rel[i]) / r
+        values["map_at_r"] = sum(rel[: i + 1].mean() for i in range(r) if rel[i]) / r
         for name, value in values.items():
             sums[name] = sums.get(name, 0.0) + value
     return {name: total / scored for name, total in sums.items()}
@@ -92,7 +92,7 @@ def test_every_metric_matches_brute_force_when_all_items_are_both(seed: int, ran
     embeddings, labels = _fixture(seed)
     both = np.ones(len(labels), dtype=bool)
     expected = _brute_force(embeddings, labels, both, both)
-    assert 0.1 < expected["hit_rate@1"] < 0.95  # a fixture where the metrics discriminate
+    assert 0.1 < expected["hit_rate_at_1"] < 0.95  # a fixture where the metrics discriminate
     _assert_equal(_compute(RetrievalMetrics(ks=KS), embeddings, labels), expected)
 
 
@@ -112,7 +112,7 @@ def test_query_gallery_split_by_role_masks(ranx_ready) -> None:
     _assert_equal(actual, expected)
     # Same labels, only the queries' own roles changed: a different protocol, other numbers.
     all_both = _compute(RetrievalMetrics(ks=KS), embeddings, labels)
-    assert all_both["map@r"] != pytest.approx(actual["map@r"], abs=1e-6)
+    assert all_both["map_at_r"] != pytest.approx(actual["map_at_r"], abs=1e-6)
 
 
 def test_a_query_never_retrieves_itself(ranx_ready) -> None:
@@ -122,11 +122,11 @@ def test_a_query_never_retrieves_itself(ranx_ready) -> None:
     actual = _compute(RetrievalMetrics(ks=(1,)), embeddings, labels)
     # With itself excluded, every other item ties (cos = 0.0165..); exact ties are the one
     # place where faiss's order matters, so only check that self never counted as a hit.
-    assert actual["hit_rate@1"] < 1.0
+    assert actual["hit_rate_at_1"] < 1.0
     duplicated = np.repeat(np.random.default_rng(0).standard_normal((3, 5)), 2, axis=0)
     near = duplicated.astype(np.float32) + 1e-3 * np.random.default_rng(1).standard_normal((6, 5))
     assert _compute(RetrievalMetrics(ks=(1,)), near.astype(np.float32), labels)[
-        "hit_rate@1"
+        "hit_rate_at_1"
     ] == pytest.approx(1.0)
 
 

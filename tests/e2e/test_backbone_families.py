@@ -38,16 +38,31 @@ def test_task_runs_on_backbone_family(projects: dict[str, Path], task: str, back
     config_module = importlib.import_module(f"{package}.config")
     build = importlib.import_module(f"{package}.build")
     size = 64
-    # Every backbone is built for the training size, as the project passes data.image_size.
+    # Every backbone is built for the training size: the project passes data.image_size on.
     overrides = [
         f"model.backbone.name={backbone}",
-        f"model.backbone.params={{pretrained: false, img_size: {size}}}",
+        "model.backbone.params={pretrained: false}",
+        f"data.image_size={size}",
     ]
     config = config_module.load_config(projects[task] / "configs" / "train.yaml", overrides)
     model = build.build_model(config)
-    logits = model(torch.rand(2, 3, size, size))
+    outputs = model(torch.rand(2, 3, size, size))
     classes = config.model.num_classes
-    expected = (2, classes, size, size) if task == "segmentation" else (2, classes)
-    assert logits.shape == expected
-    logits.float().mean().backward()
+    if task == "detection":  # per pyramid level: class scores, box distances, centerness
+        scores, boxes, centerness = outputs
+        levels = [(size // s, size // s) for s in model.neck.strides]
+        assert [tuple(m.shape) for m in scores] == [(2, classes, *hw) for hw in levels]
+        assert [tuple(m.shape) for m in boxes] == [(2, 4, *hw) for hw in levels]
+        assert [tuple(m.shape) for m in centerness] == [(2, 1, *hw) for hw in levels]
+        total = sum(m.float().mean() for m in (*scores, *boxes, *centerness))
+    else:
+        # An embedding model's width is its head's embedding (or projection) size.
+        width = {
+            "representation": config.model.head.params.get("embedding_dim"),
+            "self_supervised": config.model.head.params.get("out_dim"),
+        }.get(task, classes)
+        expected = (2, width, size, size) if task == "segmentation" else (2, width)
+        assert outputs.shape == expected
+        total = outputs.float().mean()
+    total.backward()
     assert all(p.grad is not None for p in model.head.parameters())

@@ -89,6 +89,7 @@ PROJECTS = {
     ],
     "detection_default": ["--task", "detection"],
     "detection_yolo": ["--task", "detection", "--dataset-format", "yolo", "--callback", "ema"],
+    "representation_default": ["--task", "representation"],
 }
 
 

@@ -115,7 +115,7 @@ def test_repair_base_takes_your_file_only_when_asked(
 
 def test_the_old_base_folder_is_migrated_into_blobs(project: Path) -> None:
     """Projects of okgen 0.1 kept plain copies in .okgen/base/; opening moves them."""
-    edit(project / LOSSES, "    terms = {}\n", "    terms = {}  # my comment\n")
+    edit(project / LOSSES, "Add your own", "Add my own")
     files = manifest_of(project)["files"]
     for path in files:
         copy = project / OLD_BASE / path
@@ -126,7 +126,7 @@ def test_the_old_base_folder_is_migrated_into_blobs(project: Path) -> None:
     assert code == 0 and "moved the merge base" in err
     assert f"merged          {LOSSES}" in out
     text = (project / LOSSES).read_text()
-    assert "terms = {}  # my comment" in text and '"focal": FocalLoss' in text
+    assert "Add my own" in text and '"focal": FocalLoss' in text
     assert not (project / OLD_BASE).exists()
     assert_provenance_consistent(project)
 

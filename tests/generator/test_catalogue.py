@@ -39,8 +39,8 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             r"heads\.linear\.inptu: unknown key",
         ),
         (
-            "    predict_root: test\n    tasks: [classification]",
-            "    predict_rot: test\n    tasks: [classification]",
+            'one folder per class."\n    predict_root: test\n',
+            'one folder per class."\n    predict_rot: test\n',
             r"image_folder\.predict_rot",
         ),
         ("    example: {decay: 0.999}", "    exmaple: {decay: 0.999}", r"ema\.exmaple"),
@@ -54,6 +54,16 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             "        focal: {ignore_index: 255}",
             "        fcoal: {ignore_index: 255}",
             r"tasks\.segmentation\.params\.losses\.fcoal: no losses component is named 'fcoal'",
+        ),
+        (
+            "      heads: [embedding]\n",
+            "      heads: [embeding]\n",
+            r"tasks\.representation\.components\.heads\.embeding: no heads component is named",
+        ),
+        (
+            "    input: embeddings\n",
+            "    input: vectors\n",
+            r"multi_similarity\.input: Input should",
         ),
         (
             "stride-4 map.\n    tasks: [segmentation]\n    output: map",
@@ -104,3 +114,18 @@ def test_core_parts_are_never_offered() -> None:
     assert "weighted_sum" not in CATALOGUE.for_task("losses", "classification")
     assert "unfreeze" not in CATALOGUE.for_task("callbacks", "segmentation")
     assert "unlabeled_folder" not in CATALOGUE.for_task("datasets", "classification")
+
+
+def test_representation_vendors_its_embedding_head_and_sampler_and_flags_them() -> None:
+    answers = resolve_answers(CATALOGUE, Choices(task="representation"), ask=None)
+    plan = make_plan(CATALOGUE, chosen_components(CATALOGUE, answers))
+    data = template_data(
+        CATALOGUE, answers, plan, project_name="p", package="p", tasks=["representation"]
+    )
+    heads = {c["name"]: c["margin"] for c in data["components"]["heads"]}
+    assert heads == {"cosface": True, "embedding": False}
+    assert [c["name"] for c in data["components"]["samplers"]] == ["pk"]
+    assert all(c["open_set"] for c in data["components"]["datasets"] if not c["core"])
+    assert {"faiss-cpu>=1.15.1", "ranx>=0.3.21"} <= set(plan.requirements)
+    assert CATALOGUE.get("losses", "multi_similarity").input == "embeddings"
+    assert CATALOGUE.get("losses", "cross_entropy").input == "logits"

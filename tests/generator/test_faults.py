@@ -114,7 +114,7 @@ def test_add_killed_at_every_operation(pristine: Path, tmp_path: Path) -> None:
         tmp_path,
         lambda root: add_component(root, "loss", "focal"),
         LOSSES,
-        "    terms = {}\n ->    terms = {}  # my comment, before the crash\n",
+        "Add your own -> Add my own, before the crash,",
     )
 
 

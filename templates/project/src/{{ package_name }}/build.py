@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from torch import nn
 
 from .callbacks import CALLBACKS
 from .checkpoints import read_checkpoint, trained_config
@@ -22,7 +23,7 @@ from .components.losses.weighted_sum import WeightedSum
 from .config import Config, LossSpec, check_params, pick
 from .data import DATASET_FORMATS, DataModule, build_pipeline
 from .errors import ConfigError
-from .losses import LOSSES
+from .losses import EMBEDDING_LOSSES, LOSSES, MarginLoss
 from .model import HEAD_INPUTS, HEADS, NECKS, POOLINGS, ImageModel, check_shapes
 from .tasks import TASKS, ImageTask
 
@@ -55,7 +56,8 @@ def build_model(config: Config) -> ImageModel:
         inputs = (neck.out_channels[0], model.num_classes, neck.strides)
         head = construct(head_cls, model.head.params, "model.head", *inputs)
         return ImageModel(backbone, neck, pooling, head, pyramid=True)
-    outputs = (model.num_classes,) if TASKS[config.task].head_takes_classes else ()
+    # A classifier head takes the number of classes; an embedding head sets its own size.
+    outputs = (model.num_classes,) if TASKS[config.task].head_classifies else ()
     head = construct(head_cls, model.head.params, "model.head", channels, *outputs)
     return ImageModel(backbone, neck, pooling, head)
 
@@ -89,17 +91,33 @@ def _is_backbone_export(path: Path) -> bool:
     return isinstance(state, dict) and any(str(key).startswith("model.") for key in state)
 
 
-def build_criterion(specs: list[LossSpec], **given: Any) -> WeightedSum:
+def build_margin_head(config: Config, model: ImageModel) -> nn.Module | None:
+    """``model.margin_head`` over the embedding head's output, or None when unset."""
+    spec = config.model.margin_head
+    if spec is None:
+        return None
+    head_cls = pick(HEADS, spec.name, "model.margin_head.name")
+    embedding_dim = model.head.embedding_dim
+    return construct(head_cls, spec.params, "model.margin_head", embedding_dim, config.model.num_classes)
+
+
+def build_criterion(
+    specs: list[LossSpec], margin_head: nn.Module | None = None, **given: Any
+) -> WeightedSum:
     """One ``WeightedSum`` term per ``losses:`` entry; each term is logged on its own.
 
     ``given`` are arguments every loss gets from the network (``ImageTask.loss_arguments``);
-    a loss's own ``params`` override them.
+    a loss's own ``params`` override them. With a margin head, the model outputs
+    embeddings: a loss of logits scores the margin head's logits (``MarginLoss``), an
+    embedding loss the embeddings.
     """
-    terms = {}
+    terms: dict[str, tuple[nn.Module, float]] = {}
     for index, spec in enumerate(specs):
         loss_cls = pick(LOSSES, spec.name, f"losses.{index}.name")
         name = spec.name if spec.name not in terms else f"{spec.name}_{index}"  # e.g. two CEs
         loss = construct(loss_cls, given | spec.params, f"losses.{index}")
+        if margin_head is not None and spec.name not in EMBEDDING_LOSSES:
+            loss = MarginLoss(margin_head, loss)
         terms[name] = (loss, spec.weight)
     return WeightedSum(terms)
 
@@ -112,9 +130,18 @@ def build_task(config: Config) -> ImageTask:
     )
     shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
     model = build_model(config)
+    if not task_cls.head_classifies and config.model.margin_head is None:
+        for index, spec in enumerate(config.losses):
+            if spec.name not in EMBEDDING_LOSSES:
+                raise ConfigError(
+                    f"losses.{index}: {spec.name} scores logits, but the model outputs "
+                    "embeddings; set model.margin_head (e.g. arcface) or use an embedding loss"
+                )
     return task_cls(
         model,
-        build_criterion(config.losses, **task_cls.loss_arguments(model)),
+        build_criterion(
+            config.losses, build_margin_head(config, model), **task_cls.loss_arguments(model)
+        ),
         metrics,
         config.optimizer,
         config.scheduler,

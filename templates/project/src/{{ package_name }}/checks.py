@@ -33,9 +33,15 @@ def check_data(config: Config) -> dict[str, str]:
     problems: list[str] = []
     report: dict[str, str] = {}
     datasets: dict[str, Dataset] = {}
+    classes: dict[str, int] = {}
     for split in SPLITS:
+        # Open-set formats: val and test hold new identities, checked without num_classes.
+        closed = split == "train" or not data.dataset_format.open_set
         try:
-            datasets[split] = data.dataset_format.dataset(config.data.root, split, num_classes)
+            datasets[split] = data.dataset_format.dataset(
+                config.data.root, split, num_classes if closed else None
+            )
+            classes[split] = num_classes if closed else len(datasets[split].identities)  # type: ignore[attr-defined]
         except DatasetError as error:
             problems.append(str(error))
     predict_root = Path(config.data.root) / config.data.predict_root
@@ -44,7 +50,7 @@ def check_data(config: Config) -> dict[str, str]:
     except DatasetError as error:
         problems.append(f"predict: {error}")
     for split, dataset in datasets.items():
-        counts, failures = _scan(dataset, num_classes)
+        counts, failures = _scan(dataset, classes.get(split, num_classes))
         problems += failures
         report[split] = f"{len(dataset)} images"
         if split != "predict":

@@ -75,4 +75,6 @@ def build_trainer(config: Config, *, fit: bool = True) -> L.Trainer:
         default_root_dir=log_dir,
         fast_dev_run=settings.fast_dev_run,
         enable_model_summary=False,
+        # A configured batch sampler shards the data itself (it reads the process group).
+        use_distributed_sampler=config.data.sampler is None,
     )

@@ -45,8 +45,8 @@ class ImageTask(L.LightningModule):
     """``(num_classes, **config.metrics) -> MetricCollection``: the task's default metrics."""
     shared_metric_settings: ClassVar[tuple[str, ...]] = ()
     """Settings under ``metrics:`` that the task also takes as keyword arguments."""
-    head_takes_classes: ClassVar[bool] = True
-    """Whether the head is built with ``num_classes`` outputs (False: its params size it)."""
+    head_classifies: ClassVar[bool] = True
+    """The head outputs one logit per class; False: an embedding (see ``build_model``)."""
 
     def __init__(
         self,
@@ -120,14 +120,19 @@ class ImageTask(L.LightningModule):
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_loss(self, batch: tuple[Tensor, Any]) -> Tensor:
+        """The loss of one training batch ``(images, target)``: the losses of the outputs."""
         images, target = batch
-        loss = self.criterion(self(images), target)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(images))
+        return self.criterion(self(images), target)
+
+    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor:
+        loss = self.training_loss(batch)
+        batch_size = len(batch[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         parts = getattr(self.criterion, "parts", {})
         if len(parts) > 1:
             named = {f"train/loss_{name}": value for name, value in parts.items()}
-            self.log_dict(named, batch_size=len(images))
+            self.log_dict(named, batch_size=batch_size)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -142,7 +147,10 @@ class ImageTask(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
 
-    def predict_step(self, batch: tuple[Tensor, list[str]], batch_idx: int) -> dict[str, Any]:
+    def predict_step(
+        self, batch: tuple[Tensor, list[str]], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, Any]:
+        """Paths and outputs of a batch; with several loaders Lightning keeps them apart."""
         images, paths = batch
         return {"paths": list(paths), "logits": self(images).float().cpu()}
 
