@@ -47,6 +47,10 @@ class ProjectionMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.out_channels = out_dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x: (B, C)`` -> projections ``(B, D)``; BatchNorm needs ``B > 1`` in training."""
+    def forward(self, x: torch.Tensor, image_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """``x: (B, C)`` -> projections ``(B, D)``; BatchNorm needs ``B > 1`` in training.
+
+        ``image_size`` is ignored: every head takes ``(features, image_size)``, so a
+        model calls vector and map heads alike.
+        """
         return self.layers(x)
