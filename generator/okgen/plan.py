@@ -17,6 +17,7 @@ BASE_REQUIREMENTS = (
     "pyyaml>=6.0",
     "numpy>=1.24",
     "pillow>=10",
+    "matplotlib>=3.7",  # the pictures a run draws (plots.py)
     "tensorboard>=2.15",
 )
 

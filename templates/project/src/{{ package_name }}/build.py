@@ -148,6 +148,7 @@ def build_task(config: Config) -> ImageTask:
         monitor=(config.checkpoint.monitor, config.checkpoint.mode),
         channels_last=config.trainer.channels_last,
         compile=config.trainer.compile,
+        diagnostics=task_cls.diagnostic_metrics(config.model.num_classes),
         **shared,
     )
 

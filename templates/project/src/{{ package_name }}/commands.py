@@ -14,9 +14,11 @@ from .build import build_data, build_task, load_task
 from .checkpoints import check_resume, for_evaluation
 from .components.backbones.weights import save_backbone
 from .components.export.onnx import check_onnx, export_onnx
-from .config import Config
-from .data import write_sample_data
+from .components.datasets._io import DatasetError
+from .config import Config, pick
+from .data import DATASET_FORMATS, write_sample_data
 from .errors import ConfigError
+from .plots import denormalizer, read_curves, save_grid, save_training_curves
 from .tasks import ImageTask
 from .trainer import build_trainer
 
@@ -41,23 +43,36 @@ def train(config: Config) -> dict[str, float]:
     if trainer.loggers:
         run_dir = Path(trainer.log_dir or config.run_dir)
         _write_json(run_dir / "metrics.json", metrics)
+        if trainer.is_global_zero and (run_dir / "metrics.csv").is_file():
+            curves = read_curves(run_dir / "metrics.csv")
+            save_training_curves(curves, config.checkpoint.monitor, run_dir / "curves.png")
         print(f"run directory: {run_dir}")
     return metrics
 
 
 def evaluate(config: Config, stage: str) -> dict[str, float]:
-    """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``."""
+    """``validate`` or ``test`` a checkpoint; writes ``<run>/<stage>/metrics.json``.
+
+    ``test`` also draws the task's diagnostics there (e.g. a confusion matrix).
+    """
     checkpoint, config, task = load_run(config)
+    task.class_names = task.class_names or class_names(config)
     trainer = build_trainer(config, fit=False)
+    data = build_data(config)
     run = trainer.validate if stage == "validate" else trainer.test
-    metrics = _as_floats(run(task, datamodule=build_data(config), verbose=False)[0])
-    _write_json(_output_dir(checkpoint, stage) / "metrics.json", metrics)
+    metrics = _as_floats(run(task, datamodule=data, verbose=False)[0])
+    directory = _output_dir(checkpoint, stage)
+    _write_json(directory / "metrics.json", metrics)
+    if stage == "test" and trainer.is_global_zero:
+        for path in task.draw_diagnostics(directory, denormalizer(data.eval_transform)):
+            print(f"wrote {path}")
     return metrics
 
 
 def predict(config: Config) -> Path:
     """Predict every image under ``data.predict_root``; the task decides the file format."""
     checkpoint, config, task = load_run(config)
+    task.class_names = task.class_names or class_names(config)
     trainer = build_trainer(config, fit=False)
     outputs = trainer.predict(task, datamodule=build_data(config))
     return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
@@ -97,6 +112,33 @@ def linear_probe(config: Config) -> dict[str, float]:
     metrics = probe(data.datasets["val"], config.model.num_classes, config.data.batch_size)
     _write_json(_output_dir(checkpoint, "linear_probe") / "metrics.json", metrics)
     return metrics
+
+
+def preview(config: Config, count: int) -> Path:
+    """``<run_dir>/<run_name>/preview.png``: ``count`` training samples as the model sees
+    them (after ``augmentations.train``, de-normalised), labelled by the task."""
+    task, data = build_task(config), build_data(config)
+    task.class_names = class_names(config)
+    data.setup("fit")
+    split = data.datasets["train"]
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(config.trainer.seed))
+    to_picture = denormalizer(data.train_transform)
+    tiles = [task.preview_tile(*split[index], to_picture) for index in order[:count].tolist()]
+    title = f"{len(tiles)} augmented training samples ({config.data.format}, {config.data.root})"
+    return save_grid(tiles, config.run_dir / config.run_name / "preview.png", title=title)
+
+
+def class_names(config: Config) -> list[str]:
+    """The names of the classes, for pictures: those the train split keeps (``classes``:
+    image_folder's class folders), else none (pictures show class indices)."""
+    dataset_format = pick(DATASET_FORMATS, config.data.format, "data.format")
+    try:
+        split = dataset_format.dataset(
+            config.data.root, "train", config.model.num_classes, build_data(config).eval_transform
+        )
+    except DatasetError:  # no train split here (e.g. predicting elsewhere): indices will do
+        return []
+    return list(getattr(split, "classes", []))
 
 
 def sample_data(config: Config, root: Path | None) -> Path:

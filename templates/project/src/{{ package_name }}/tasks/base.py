@@ -10,11 +10,12 @@ logits into prediction files.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
@@ -23,6 +24,7 @@ from ..components.optim.param_groups import param_groups
 from ..components.optim.schedulers import build_scheduler
 from ..config import OptimizerConfig, SchedulerConfig
 from ..errors import CheckpointError
+from ..plots import Tile
 
 
 class ImageTask(L.LightningModule):
@@ -37,6 +39,8 @@ class ImageTask(L.LightningModule):
         optimizer: Optimiser settings: name, learning rate, weight decay, momentum.
         scheduler: Learning-rate schedule: warmup, then cosine, step, constant or plateau.
         monitor: The logged metric ``plateau`` watches, and ``"min"`` or ``"max"``.
+        diagnostics: Metrics whose test values ``draw_diagnostics`` draws (see
+            ``diagnostic_metrics``); updated like ``metrics``, on the test split only.
         channels_last: Run the model on NHWC tensors (faster on tensor-core GPUs).
         compile: ``torch.compile`` the model before training.
     """
@@ -59,6 +63,7 @@ class ImageTask(L.LightningModule):
         monitor: tuple[str, str] = ("val/loss", "min"),
         channels_last: bool = False,
         compile: bool = False,
+        diagnostics: MetricCollection | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -70,6 +75,9 @@ class ImageTask(L.LightningModule):
         self.monitor = monitor
         self.channels_last = channels_last
         self.compile_model = compile
+        self.diagnostics = diagnostics if diagnostics is not None else MetricCollection({})
+        self.diagnosis: dict[str, Tensor] = {}  # what diagnostics computed at the end of test
+        self.class_names: list[str] = []  # for pictures and tables; empty: the indices
 
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]
@@ -92,6 +100,39 @@ class ImageTask(L.LightningModule):
     @abstractmethod
     def write_predictions(self, outputs: list[dict[str, Any]], directory: Path) -> Path:
         """Write what ``predict_step`` returned to files in ``directory``; return the main one."""
+
+    @classmethod
+    def diagnostic_metrics(cls, num_classes: int) -> MetricCollection:
+        """The metrics behind the task's test pictures (none here; see ``draw_diagnostics``)."""
+        return MetricCollection({})
+
+    def draw_diagnostics(
+        self, directory: Path, to_picture: Callable[[Tensor], np.ndarray]
+    ) -> list[Path]:
+        """Draw the task's standard test pictures from ``self.diagnosis`` into ``directory``.
+
+        ``to_picture`` turns a normalised image ``(3, H, W)`` back into ``(H, W, 3)`` uint8.
+        Returns the files written (none here).
+        """
+        return []
+
+    def preview_tile(
+        self, image: Tensor, target: Any, to_picture: Callable[[Tensor], np.ndarray]
+    ) -> Tile:
+        """How ``preview`` shows a training item ``(image, target)`` as the dataset gives it.
+
+        ``to_picture`` turns ``image (3, H, W)`` into ``(H, W, 3)`` uint8 (de-normalised).
+        Here the picture alone; tasks add their labels.
+        """
+        return Tile(to_picture(image))
+
+    def name_of(self, index: int) -> str:
+        """The name of class ``index``: from ``class_names``, else the index itself."""
+        return self.class_names[index] if index < len(self.class_names) else str(index)
+
+    def names(self, count: int) -> Sequence[str]:
+        """The names of classes ``0 .. count - 1``."""
+        return [self.name_of(index) for index in range(count)]
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """Class probabilities from logits: softmax over dim 1 (multilabel overrides)."""
@@ -146,6 +187,9 @@ class ImageTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
+        if self.diagnostics:
+            self.diagnosis = self.diagnostics.compute()
+            self.diagnostics.reset()
 
     def predict_step(
         self, batch: tuple[Tensor, list[str]], batch_idx: int, dataloader_idx: int = 0
@@ -188,6 +232,12 @@ class ImageTask(L.LightningModule):
         loss = self.criterion(logits, target)
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(images))
         self.update_metrics(metrics, logits, target)
+        if stage == "test" and self.diagnostics:
+            self.update_diagnostics(images, target, logits)
+
+    def update_diagnostics(self, images: Tensor, target: Any, logits: Tensor) -> None:
+        """Add a test batch to ``diagnostics`` (tasks that keep examples also keep some)."""
+        self.update_metrics(self.diagnostics, logits, target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
         """Log scalars as they are and per-class vectors as ``name/<class index>``."""

@@ -1,0 +1,215 @@
+"""The pictures a run writes: sample grids, test diagnostics and training curves (PNG).
+
+Each function draws one kind of picture from plain arrays and saves it; the tasks
+decide what goes in (``ImageTask.preview_tile``, ``ImageTask.draw_diagnostics``).
+Drawn with matplotlib's object API (``Figure``): no GUI backend, no global state.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import albumentations as A
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from torch import Tensor
+
+#: Class colours for masks (RGB uint8); class 0 (background) and 255 (ignored) stay uncoloured.
+PALETTE = np.random.default_rng(0).integers(64, 256, size=(256, 3), dtype=np.uint8)
+RIGHT, WRONG = "#2ca02c", "#d62728"
+"""Frame colours of a prediction whose label is known: right (green), wrong (red)."""
+DPI = 100
+
+
+class Tile(NamedTuple):
+    """One picture of a grid: ``image (H, W, 3)`` uint8, a caption, and a frame colour."""
+
+    image: np.ndarray
+    caption: str = ""
+    frame: str | None = None
+
+
+class Curve(NamedTuple):
+    """A logged value over training: the global steps it was logged at and its values."""
+
+    steps: list[int]
+    values: list[float]
+
+
+def denormalizer(pipeline: A.Compose) -> Callable[[Tensor], np.ndarray]:
+    """``image (3, H, W)`` as the model sees it -> ``(H, W, 3)`` uint8, as a person would.
+
+    Undoes the pipeline's ``Normalize`` (standard normalisation, at the top level);
+    a pipeline without one has each image's value range stretched to 0..255.
+    """
+    normalize = next((t for t in pipeline.transforms if isinstance(t, A.Normalize)), None)
+    standard = normalize is not None and normalize.normalization == "standard"
+
+    def to_picture(image: Tensor) -> np.ndarray:
+        pixels = image.detach().float().cpu().numpy().transpose(1, 2, 0)
+        if standard:
+            scale = normalize.max_pixel_value
+            pixels = (pixels * np.asarray(normalize.std) + np.asarray(normalize.mean)) * scale
+        else:
+            low, high = pixels.min(), pixels.max()
+            pixels = (pixels - low) / max(high - low, 1e-8) * 255
+        return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+    return to_picture
+
+
+def blend(image: np.ndarray, mask: np.ndarray, opacity: float = 0.5) -> np.ndarray:
+    """``image (H, W, 3)`` uint8 with each class of ``mask (H, W)`` tinted in its colour."""
+    tinted = (1 - opacity) * image.astype(np.float32) + opacity * PALETTE[mask]
+    coloured = ((mask > 0) & (mask < 255))[..., None]
+    return np.where(coloured, tinted, image).astype(np.uint8)
+
+
+def class_legend(names: Sequence[str]) -> list[Patch]:
+    """Legend entries for the mask colours of classes 1.. (class 0 is the background)."""
+    return [Patch(color=PALETTE[k] / 255, label=name) for k, name in enumerate(names) if k > 0]
+
+
+def save_grid(
+    tiles: Sequence[Tile],
+    path: Path,
+    *,
+    columns: int | None = None,
+    title: str = "",
+    legend: Sequence[Patch] = (),
+) -> Path:
+    """The tiles in rows of ``columns`` (default: a square), captions above, frames around."""
+    columns = columns or math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    figure = _figure((2.0 * columns, 2.2 * rows + (0.6 if legend else 0.3)))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis in axes[len(tiles) :]:
+        axis.set_visible(False)
+    for axis, tile in zip(axes, tiles, strict=False):
+        axis.imshow(tile.image, interpolation="nearest")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_title(tile.caption, fontsize=9)
+        for spine in axis.spines.values():
+            spine.set_visible(tile.frame is not None)
+            if tile.frame is not None:
+                spine.set_edgecolor(tile.frame)
+                spine.set_linewidth(4)
+    if legend:
+        figure.legend(handles=list(legend), loc="lower center", ncol=min(len(legend), 6))
+    figure.suptitle(title)
+    return _save(figure, path)
+
+
+def save_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) -> Path:
+    """``matrix (K, K)`` with rows the true class, each row normalised to sum to 1."""
+    size = len(names)
+    figure = _figure((2.5 + 0.6 * size, 2 + 0.55 * size))
+    axis = figure.subplots()
+    shown = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
+    if size <= 30:  # beyond that the numbers would not fit their cells
+        for (row, column), value in np.ndenumerate(matrix):
+            colour = "white" if value > 0.5 else "black"
+            axis.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour)
+    axis.set_xticks(range(size), names, rotation=45, ha="right")
+    axis.set_yticks(range(size), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title("confusion matrix (each true class sums to 1)")
+    return _save(figure, path)
+
+
+def save_bars(values: np.ndarray, names: Sequence[str], path: Path, *, metric: str) -> Path:
+    """One bar per class with its value written on it, and the mean as a dashed line."""
+    figure = _figure((max(5.0, 1.5 + 0.5 * len(names)), 4))
+    axis = figure.subplots()
+    bars = axis.bar(range(len(names)), values, color="#4c72b0")
+    axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8)
+    mean = float(np.mean(values))
+    axis.axhline(mean, color="#555555", linestyle="--", label=f"mean {mean:.3f}")
+    axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axis.set_ylim(0, 1.08)
+    axis.set_ylabel(metric)
+    axis.set_title(f"{metric} per class")
+    axis.legend(loc="lower right")
+    return _save(figure, path)
+
+
+def save_pr_curves(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    average_precision: np.ndarray,
+    names: Sequence[str],
+    path: Path,
+) -> Path:
+    """Precision against recall, one ``(precision, recall)`` curve per class, AP in the legend."""
+    figure = _figure((6, 5))
+    axis = figure.subplots()
+    for (precision, recall), ap, name in zip(curves, average_precision, names, strict=True):
+        axis.plot(recall, precision, drawstyle="steps-post", label=f"{name}  AP {ap:.3f}")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_title(f"precision-recall per class (mAP {float(np.mean(average_precision)):.3f})")
+    axis.legend(loc="lower left", fontsize=8)
+    axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def read_curves(metrics_csv: Path) -> dict[str, Curve]:
+    """Every numeric column of a Lightning ``metrics.csv``, as a curve over ``step``.
+
+    Lightning writes one row per logging call, so each column is filled only on
+    the rows where it was logged; the empty cells are skipped.
+    """
+    curves: dict[str, Curve] = {}
+    with metrics_csv.open(newline="") as file:
+        for row in csv.DictReader(file):
+            step = int(row["step"])
+            for name, cell in row.items():
+                if name in ("epoch", "step") or cell in ("", None):
+                    continue
+                curve = curves.setdefault(name, Curve([], []))
+                curve.steps.append(step)
+                curve.values.append(float(cell))
+    return curves
+
+
+def save_training_curves(curves: dict[str, Curve], monitor: str, path: Path) -> Path:
+    """Three panels over training steps: the losses, ``monitor`` and the learning rates."""
+    panels = {
+        "loss": [name for name in curves if name.split("/")[-1].startswith("loss")],
+        monitor: [name for name in curves if name == monitor],
+        "learning rate": [name for name in curves if name.startswith("lr-")],
+    }
+    figure = _figure((15, 4))
+    for axis, (title, names) in zip(figure.subplots(1, 3), panels.items(), strict=True):
+        for name in sorted(names):
+            curve = curves[name]
+            marker = "o" if len(curve.steps) < 50 else None  # per-epoch values show as dots
+            axis.plot(curve.steps, curve.values, marker=marker, markersize=3, label=name)
+        axis.set_title(title)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        if names:
+            axis.legend(fontsize=8)
+        else:
+            axis.text(0.5, 0.5, "not logged", ha="center", va="center", transform=axis.transAxes)
+    return _save(figure, path)
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    """A figure whose layout keeps titles, labels and legends inside it."""
+    return Figure(figsize=size, dpi=DPI, layout="constrained")
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
