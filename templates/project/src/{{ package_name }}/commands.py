@@ -125,7 +125,8 @@ def preview(config: Config, count: int) -> Path:
     to_picture = denormalizer(data.train_transform)
     tiles = [task.preview_tile(*split[index], to_picture) for index in order[:count].tolist()]
     title = f"{len(tiles)} augmented training samples ({config.data.format}, {config.data.root})"
-    return save_grid(tiles, config.run_dir / config.run_name / "preview.png", title=title)
+    path = config.run_dir / config.run_name / "preview.png"
+    return save_grid(tiles, path, title=title, legend=task.legend(config.model.num_classes))
 
 
 def class_names(config: Config) -> list[str]:

@@ -15,12 +15,15 @@ from typing import NamedTuple
 
 import albumentations as A
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torch import Tensor
 
-#: Class colours for masks (RGB uint8); class 0 (background) and 255 (ignored) stay uncoloured.
+#: Class colours for masks (RGB uint8): matplotlib's ten distinct ones for classes 1-10, then
+#: random ones. Class 0 (background) and 255 (ignored) stay uncoloured.
 PALETTE = np.random.default_rng(0).integers(64, 256, size=(256, 3), dtype=np.uint8)
+PALETTE[1:11] = np.rint(np.asarray(colormaps["tab10"].colors) * 255).astype(np.uint8)
 RIGHT, WRONG = "#2ca02c", "#d62728"
 """Frame colours of a prediction whose label is known: right (green), wrong (red)."""
 DPI = 100
@@ -117,7 +120,7 @@ def save_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) 
         for (row, column), value in np.ndenumerate(matrix):
             colour = "white" if value > 0.5 else "black"
             axis.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour)
-    axis.set_xticks(range(size), names, rotation=45, ha="right")
+    _name_ticks(axis.set_xticks, names)
     axis.set_yticks(range(size), names)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
@@ -130,10 +133,10 @@ def save_bars(values: np.ndarray, names: Sequence[str], path: Path, *, metric: s
     figure = _figure((max(5.0, 1.5 + 0.5 * len(names)), 4))
     axis = figure.subplots()
     bars = axis.bar(range(len(names)), values, color="#4c72b0")
-    axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8)
+    axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], label_type="center", color="white")
     mean = float(np.mean(values))
     axis.axhline(mean, color="#555555", linestyle="--", label=f"mean {mean:.3f}")
-    axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    _name_ticks(axis.set_xticks, names)
     axis.set_ylim(0, 1.08)
     axis.set_ylabel(metric)
     axis.set_title(f"{metric} per class")
@@ -190,8 +193,7 @@ def save_training_curves(curves: dict[str, Curve], monitor: str, path: Path) -> 
     }
     figure = _figure((15, 4))
     for axis, (title, names) in zip(figure.subplots(1, 3), panels.items(), strict=True):
-        for name in sorted(names):
-            curve = curves[name]
+        for name, curve in _merge_equal({name: curves[name] for name in sorted(names)}).items():
             marker = "o" if len(curve.steps) < 50 else None  # per-epoch values show as dots
             axis.plot(curve.steps, curve.values, marker=marker, markersize=3, label=name)
         axis.set_title(title)
@@ -202,6 +204,24 @@ def save_training_curves(curves: dict[str, Curve], monitor: str, path: Path) -> 
         else:
             axis.text(0.5, 0.5, "not logged", ha="center", va="center", transform=axis.transAxes)
     return _save(figure, path)
+
+
+def _merge_equal(curves: dict[str, Curve]) -> dict[str, Curve]:
+    """Curves that are equal drawn once, under their names joined (e.g. param groups' lr)."""
+    merged: dict[str, Curve] = {}
+    for name, curve in curves.items():
+        same = next((label for label, kept in merged.items() if kept == curve), None)
+        if same is None:
+            merged[name] = curve
+        else:
+            merged[f"{same}, {name}"] = merged.pop(same)
+    return merged
+
+
+def _name_ticks(set_ticks: Callable[..., object], names: Sequence[str]) -> None:
+    """One tick per class, its name slanted when names are long enough to collide."""
+    slanted = max(map(len, names), default=0) > 3
+    set_ticks(range(len(names)), names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
 
 
 def _figure(size: tuple[float, float]) -> Figure:

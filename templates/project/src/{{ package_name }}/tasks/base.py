@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import lightning as L
 import numpy as np
 import torch
+from matplotlib.patches import Patch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
@@ -125,6 +126,10 @@ class ImageTask(L.LightningModule):
         Here the picture alone; tasks add their labels.
         """
         return Tile(to_picture(image))
+
+    def legend(self, count: int) -> list[Patch]:
+        """Legend entries of the colours the task's pictures use for ``count`` classes (none)."""
+        return []
 
     def name_of(self, index: int) -> str:
         """The name of class ``index``: from ``class_names``, else the index itself."""
