@@ -66,11 +66,24 @@ def denormalizer(pipeline: A.Compose) -> Callable[[Tensor], np.ndarray]:
     return to_picture
 
 
-def blend(image: np.ndarray, mask: np.ndarray, opacity: float = 0.5) -> np.ndarray:
-    """``image (H, W, 3)`` uint8 with each class of ``mask (H, W)`` tinted in its colour."""
+def blend(image: np.ndarray, mask: np.ndarray, opacity: float = 0.45) -> np.ndarray:
+    """``image (H, W, 3)`` uint8 with each class of ``mask (H, W)`` tinted in its colour and
+    outlined in it (solid), so a region reads as its class whatever the image's colours."""
     tinted = (1 - opacity) * image.astype(np.float32) + opacity * PALETTE[mask]
-    coloured = ((mask > 0) & (mask < 255))[..., None]
-    return np.where(coloured, tinted, image).astype(np.uint8)
+    coloured = (mask > 0) & (mask < 255)
+    padded = np.pad(mask, 1, mode="edge")
+    edge = np.zeros_like(coloured)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):  # a neighbour of another class
+        edge |= padded[dy : dy + mask.shape[0], dx : dx + mask.shape[1]] != mask
+    blended = np.where(coloured[..., None], tinted, image)
+    blended[coloured & edge] = PALETTE[mask[coloured & edge]]
+    return blended.astype(np.uint8)
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """``image (H, W, 3)`` uint8 in grey, so that mask colours over it read true."""
+    luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.rint(luminance).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def class_legend(names: Sequence[str]) -> list[Patch]:
@@ -104,7 +117,7 @@ def save_grid(
                 spine.set_edgecolor(tile.frame)
                 spine.set_linewidth(4)
     if legend:
-        figure.legend(handles=list(legend), loc="lower center", ncol=min(len(legend), 6))
+        figure.legend(handles=list(legend), loc="outside lower center", ncol=min(len(legend), 8))
     figure.suptitle(title)
     return _save(figure, path)
 
