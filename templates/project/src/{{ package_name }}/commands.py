@@ -60,7 +60,11 @@ def evaluate(config: Config, stage: str) -> dict[str, float]:
     trainer = build_trainer(config, fit=False)
     data = build_data(config)
     run = trainer.validate if stage == "validate" else trainer.test
-    metrics = _as_floats(run(task, datamodule=data, verbose=False)[0])
+    results = run(task, datamodule=data, verbose=False)
+    if not results:  # Lightning ran no batch
+        split = "val" if stage == "validate" else "test"
+        raise ConfigError(f"{stage}: the {split} split under {config.data.root} has no images")
+    metrics = _as_floats(results[0])
     directory = _output_dir(checkpoint, stage)
     _write_json(directory / "metrics.json", metrics)
     if stage == "test" and trainer.is_global_zero:
