@@ -99,10 +99,11 @@ def save_grid(
     title: str = "",
     legend: Sequence[Patch] = (),
 ) -> Path:
-    """The tiles in rows of ``columns`` (default: a square), captions above, frames around."""
-    columns = columns or math.ceil(math.sqrt(len(tiles)))
+    """The tiles in rows of ``columns`` (default: about square), captions above, frames around."""
+    aspect = max(tile.image.shape[1] / tile.image.shape[0] for tile in tiles)  # width / height
+    columns = columns or math.ceil(math.sqrt(len(tiles) / aspect))
     rows = math.ceil(len(tiles) / columns)
-    figure = _figure((2.0 * columns, 2.2 * rows + (0.6 if legend else 0.3)))
+    figure = _figure((2.0 * aspect * columns, 2.2 * rows + (0.6 if legend else 0.3)))
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for axis in axes[len(tiles) :]:
         axis.set_visible(False)
