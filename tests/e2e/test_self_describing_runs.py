@@ -57,12 +57,15 @@ def test_an_earlier_run_evaluates_the_same_after_the_config_changes(
     run(project, "train", *TRAIN)
     (version,) = (project / "runs" / PACKAGE).glob("version_*")
     best = version / "checkpoints" / "best.ckpt"
+    assert (version / "curves.png").is_file()
 
     def evaluate() -> tuple[dict[str, float], str, np.ndarray]:
         for verb in ("test", "predict", "export"):
             run(project, verb, *EVAL)
         metrics = json.loads((version / "test" / "metrics.json").read_text())
         predictions = (version / "predict" / "predictions.csv").read_text()
+        for picture in ("test/confusion_matrix.png", "predict/predictions.png"):
+            assert (version / picture).is_file(), picture
         session = onnxruntime.InferenceSession(str(version / "export" / "model.onnx"))
         logits = session.run(None, {session.get_inputs()[0].name: images})[0]
         for output in ("test", "predict", "export"):
