@@ -27,6 +27,9 @@ PALETTE[1:11] = np.rint(np.asarray(colormaps["tab10"].colors) * 255).astype(np.u
 RIGHT, WRONG = "#2ca02c", "#d62728"
 """Frame colours of a prediction whose label is known: right (green), wrong (red)."""
 DPI = 100
+MAX_LABELLED = 30
+"""Beyond this many classes, cells and bars carry no numbers and curves no legend."""
+MAX_INCHES = 20.0
 
 
 class Tile(NamedTuple):
@@ -126,16 +129,17 @@ def save_grid(
 def save_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) -> Path:
     """``matrix (K, K)`` with rows the true class, each row normalised to sum to 1."""
     size = len(names)
-    figure = _figure((2.5 + 0.6 * size, 2 + 0.55 * size))
+    cell = min(0.6, MAX_INCHES / size)
+    figure = _figure((2.5 + cell * size, 2 + cell * size))
     axis = figure.subplots()
     shown = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
-    if size <= 30:  # beyond that the numbers would not fit their cells
+    if size <= MAX_LABELLED:  # beyond that the numbers would not fit their cells
         for (row, column), value in np.ndenumerate(matrix):
             colour = "white" if value > 0.5 else "black"
             axis.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour)
     _name_ticks(axis.set_xticks, names)
-    axis.set_yticks(range(size), names)
+    axis.set_yticks(range(size), names, fontsize=10 if size <= MAX_LABELLED else 6)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title("confusion matrix (each true class sums to 1)")
@@ -144,17 +148,18 @@ def save_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) 
 
 def save_bars(values: np.ndarray, names: Sequence[str], path: Path, *, metric: str) -> Path:
     """One bar per class with its value written on it, and the mean as a dashed line."""
-    figure = _figure((max(5.0, 1.5 + 0.5 * len(names)), 4))
+    figure = _figure((min(MAX_INCHES, max(5.0, 1.5 + 0.5 * len(names))), 4))
     axis = figure.subplots()
     bars = axis.bar(range(len(names)), values, color="#4c72b0")
-    axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], label_type="center", color="white")
+    if len(names) <= MAX_LABELLED:
+        labels = [f"{v:.2f}" for v in values]
+        axis.bar_label(bars, labels=labels, label_type="center", color="white")
     mean = float(np.mean(values))
-    axis.axhline(mean, color="#555555", linestyle="--", label=f"mean {mean:.3f}")
+    axis.axhline(mean, color="#555555", linestyle="--")
     _name_ticks(axis.set_xticks, names)
     axis.set_ylim(0, 1.08)
     axis.set_ylabel(metric)
-    axis.set_title(f"{metric} per class")
-    axis.legend(loc="lower right")
+    axis.set_title(f"{metric} per class (mean {mean:.3f}, dashed)")
     return _save(figure, path)
 
 
@@ -174,7 +179,8 @@ def save_pr_curves(
     axis.set_xlabel("recall")
     axis.set_ylabel("precision")
     axis.set_title(f"precision-recall per class (mAP {float(np.mean(average_precision)):.3f})")
-    axis.legend(loc="lower left", fontsize=8)
+    if len(names) <= MAX_LABELLED:
+        axis.legend(loc="lower left", fontsize=8)
     axis.grid(alpha=0.3)
     return _save(figure, path)
 
@@ -234,8 +240,15 @@ def _merge_equal(curves: dict[str, Curve]) -> dict[str, Curve]:
 
 def _name_ticks(set_ticks: Callable[..., object], names: Sequence[str]) -> None:
     """One tick per class, its name slanted when names are long enough to collide."""
-    slanted = max(map(len, names), default=0) > 3
-    set_ticks(range(len(names)), names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    slanted = max(map(len, names), default=0) > 3 or len(names) > MAX_LABELLED
+    size = 10 if len(names) <= MAX_LABELLED else 6
+    set_ticks(
+        range(len(names)),
+        names,
+        rotation=45 if slanted else 0,
+        ha="right" if slanted else "center",
+        fontsize=size,
+    )
 
 
 def _figure(size: tuple[float, float]) -> Figure:
