@@ -61,8 +61,8 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             r"tasks\.representation\.components\.heads\.embeding: no heads component is named",
         ),
         (
-            "    input: embeddings\n",
-            "    input: vectors\n",
+            "    tasks: [representation]\n    input: embeddings\n",
+            "    tasks: [representation]\n    input: vectors\n",
             r"multi_similarity\.input: Input should",
         ),
         (
