@@ -1,8 +1,10 @@
 """Export the best checkpoint to ONNX when training ends.
 
-The LightningModule's ``forward(images: (B, C, H, W))`` must return the logits
-tensor. The file gets a dynamic batch axis and is checked against PyTorch with
-onnxruntime before training returns (see ``export/onnx.py``).
+The LightningModule says what to export through ``exportable() -> (module,
+output_names)`` when it has one (a detector's flat per-level maps, say); otherwise
+its ``forward(images: (B, C, H, W))`` must return the logits tensor. The file gets
+a dynamic batch axis and is checked against PyTorch with onnxruntime before
+training returns (see ``export/onnx.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from torch import nn
 
 from ..export.onnx import check_onnx, export_onnx
 
@@ -58,8 +61,21 @@ class OnnxExport(Callback):
             # The checkpoint was written by this very run, so it is trusted.
             checkpoint = torch.load(best, map_location="cpu", weights_only=False)
             model.load_state_dict(checkpoint["state_dict"])
+        module, names = exportable(model)
         sample = torch.randn(1, self.in_chans, self.image_size, self.image_size)
-        self.path = export_onnx(model, sample, Path(dirpath) / self.filename)
-        diff = check_onnx(self.path, model, sample)
+        self.path = export_onnx(module, sample, Path(dirpath) / self.filename, output_names=names)
+        diff = check_onnx(self.path, module, sample)
         source = best or "the final weights"
         rank_zero_info(f"Exported {source} to {self.path} (max abs diff {diff:.2g} vs PyTorch)")
+
+
+def exportable(module: pl.LightningModule) -> tuple[nn.Module, list[str]]:
+    """The module to trace and its output names: ``module.exportable()`` if defined.
+
+    Without that hook, the LightningModule itself, whose one output is ``logits``.
+    """
+    hook = getattr(module, "exportable", None)
+    if hook is None:
+        return module, ["logits"]
+    traced, names = hook()
+    return traced, list(names)

@@ -248,3 +248,60 @@ def test_onnx_export_callback_defaults_to_root_dir_and_current_weights(tmp_path)
         torch.testing.assert_close(
             torch.from_numpy(logits), module.eval()(images), atol=1e-4, rtol=1e-3
         )
+
+
+class Detector(pl.LightningModule):
+    """``forward`` returns a dict, as a detector's structured outputs; ``exportable`` flattens.
+
+    Logs ``score`` = -epoch, so the best checkpoint is always the first epoch's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = TwoHeads()
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        scores, boxes = self.model(images)
+        return {"scores": scores, "boxes": boxes}
+
+    def exportable(self) -> tuple[nn.Module, list[str]]:
+        return self.model, ["scores", "boxes"]
+
+    def training_step(self, batch, batch_idx):
+        outputs = self(batch[0])
+        return outputs["scores"].square().mean() + (outputs["boxes"] - 1).square().mean()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("score", -float(self.current_epoch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+
+def test_onnx_export_callback_exports_what_the_module_calls_exportable(tmp_path):
+    torch.manual_seed(0)
+    loader = DataLoader(TensorDataset(torch.randn(8, 3, 32, 32)), batch_size=4)
+    module = Detector()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="score", mode="max")
+    export = OnnxExport(image_size=32, dirpath=str(tmp_path))
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[checkpoint, export],
+    )
+    trainer.fit(module, loader, loader)
+
+    session = ort.InferenceSession(str(export.path), providers=["CPUExecutionProvider"])
+    assert [output.name for output in session.get_outputs()] == ["scores", "boxes"]
+    images = torch.randn(3, 3, 32, 32)
+    scores, boxes = session.run(["scores", "boxes"], {"images": images.numpy()})
+    best = Detector.load_from_checkpoint(checkpoint.best_model_path).eval()
+    assert "epoch=0" in checkpoint.best_model_path
+    with torch.no_grad():
+        expected, final = best(images), module.eval()(images)
+    assert not torch.allclose(torch.from_numpy(boxes), final["boxes"], atol=1e-3)  # not the last
+    torch.testing.assert_close(torch.from_numpy(scores), expected["scores"], atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(torch.from_numpy(boxes), expected["boxes"], atol=1e-4, rtol=1e-3)

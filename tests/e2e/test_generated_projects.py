@@ -88,7 +88,16 @@ PROJECTS = {
         "focal_bce",
     ],
     "detection_default": ["--task", "detection"],
-    "detection_yolo": ["--task", "detection", "--dataset-format", "yolo", "--callback", "ema"],
+    "detection_yolo": [
+        "--task",
+        "detection",
+        "--dataset-format",
+        "yolo",
+        "--callback",
+        "ema",
+        "--callback",
+        "onnx_export",
+    ],
     "representation_default": ["--task", "representation"],
 }
 
