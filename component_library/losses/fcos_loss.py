@@ -59,7 +59,8 @@ class FCOSLoss(nn.Module):
             ``labels (N,)`` long in ``[0, K)`` and optionally ``iscrowd (N,)``.
 
     Returns the scalar sum of the three terms; ``self.parts`` then holds each
-    term (name -> scalar tensor) for logging.
+    term (name -> scalar tensor), detached, for logging: keeping no graph, the
+    module stays copyable between steps (``copy.deepcopy``, as ONNX export does).
     """
 
     def __init__(
@@ -151,7 +152,7 @@ class FCOSLoss(nn.Module):
         gt_ltrb = encode_boxes(points[where, :2], gt_boxes)
         lr, tb = gt_ltrb[:, 0::2], gt_ltrb[:, 1::2]
         ctr_target = torch.sqrt(lr.amin(dim=1) / lr.amax(dim=1) * (tb.amin(dim=1) / tb.amax(dim=1)))
-        self.parts = {
+        terms = {
             "classification": sigmoid_focal_loss(
                 cls_logits, cls_target, self.focal_alpha, self.focal_gamma, reduction="sum"
             )
@@ -162,7 +163,8 @@ class FCOSLoss(nn.Module):
             )
             / num_positives,
         }
-        return sum(self.parts.values())
+        self.parts = {name: term.detach() for name, term in terms.items()}
+        return sum(terms.values())
 
 
 def _flatten(maps: Sequence[Tensor]) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from types import SimpleNamespace
 
@@ -246,3 +247,18 @@ def test_matches_torchvision_fcos_loss_on_random_batches(radius: float | None) -
         ("centerness", "bbox_ctrness"),
     ]:
         torch.testing.assert_close(loss.parts[ours], expected[theirs], rtol=1e-5, atol=1e-6)
+
+
+def test_parts_are_detached_so_the_loss_deep_copies_after_a_step() -> None:
+    """Parts keep no graph: ``copy.deepcopy`` of a module holding the loss works (ONNX export)."""
+    loss = FCOSLoss(strides=[8])
+    logits = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    distances = torch.full((1, 4, 4, 4), 8.0, requires_grad=True)
+    outputs = ([logits], [distances], [torch.zeros(1, 1, 4, 4)])
+    target = [{"boxes": torch.tensor([[4.0, 4.0, 20.0, 20.0]]), "labels": torch.tensor([1])}]
+    total = loss(outputs, target)
+    total.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    assert all(not part.requires_grad for part in loss.parts.values())
+    torch.testing.assert_close(total.detach(), sum(loss.parts.values()))
+    copy.deepcopy(loss)
