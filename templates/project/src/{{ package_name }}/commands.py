@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+import yaml
 
 from .build import build_data, build_task, load_task
 from .checkpoints import check_resume, for_evaluation
@@ -21,6 +23,9 @@ from .errors import ConfigError
 from .plots import denormalizer, read_curves, save_grid, save_training_curves
 from .tasks import ImageTask
 from .trainer import build_trainer
+
+NULL_CLASS_NAMES = re.compile(r"^(  class_names: )null\b.*$", re.MULTILINE)
+"""The config's ``model.class_names: null`` line, which ``sample-data`` fills in."""
 
 
 def train(config: Config) -> dict[str, float]:
@@ -158,12 +163,23 @@ def with_class_names(config: Config) -> Config:
     return config.model_copy(update={"model": model})
 
 
-def sample_data(config: Config, root: Path | None) -> Path:
-    """Write a small synthetic dataset in the configured format; print its class names."""
+def sample_data(config: Config, root: Path | None, config_path: Path) -> Path:
+    """Write a small synthetic dataset in the configured format.
+
+    Where the format does not name its classes itself (image_folder's folders do) and
+    ``model.class_names`` is null in the config file at ``config_path``, the sample's
+    class names are written there.
+    """
     target = Path(root or config.data.root)
     names = write_sample_data(config.data, config.model.num_classes, target)
-    if names and names != config.model.class_names:
-        print(f"the sample's classes (model.class_names in the config): [{', '.join(names)}]")
+    sample = config.model_copy(update={"data": config.data.model_copy(update={"root": target})})
+    if names and config.model.class_names is None and not with_class_names(sample).model.class_names:
+        listed = yaml.safe_dump(names, default_flow_style=True, width=1000).strip()
+        text = config_path.read_text()
+        named = NULL_CLASS_NAMES.sub(rf"\g<1>{listed}  # the sample's classes", text, count=1)
+        if named != text:
+            config_path.write_text(named)
+            print(f"wrote model.class_names: {listed} to {config_path}")
     return target
 
 
