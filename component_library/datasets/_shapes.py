@@ -173,6 +173,15 @@ def detection_samples(
             )
 
 
+def sample_class_names(num_classes: int, *, background: bool = False) -> list[str]:
+    """The names of the sample data's ``num_classes`` classes: class ``i`` is ``SHAPES[i]``.
+
+    With ``background`` (masks), class 0 is ``"background"`` and class ``i`` is ``SHAPES[i - 1]``.
+    """
+    shapes = list(SHAPES[: num_classes - background])
+    return ["background", *shapes] if background else shapes
+
+
 def _scenes(
     num_shapes: int, image_size: int, seed: int
 ) -> Iterator[tuple[str, str, np.ndarray, np.ndarray]]:

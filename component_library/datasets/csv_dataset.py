@@ -17,7 +17,7 @@ from ._io import (
     write_image,
     write_split_csvs,
 )
-from ._shapes import classification_samples
+from ._shapes import classification_samples, sample_class_names
 
 
 class CsvDataset(ImageDataset[int]):
@@ -44,8 +44,11 @@ class CsvDataset(ImageDataset[int]):
 
 def write_sample(
     root: str | Path, *, num_classes: int = 4, image_size: int = 64, seed: int = 0
-) -> None:
-    """Write shape images to ``root/images/<split>/`` and list them in ``root/<split>.csv``."""
+) -> list[str]:
+    """Write shape images to ``root/images/<split>/`` and list them in ``root/<split>.csv``.
+
+    Returns the class names (the shapes).
+    """
     root = Path(root)
     rows = []
     for split, name, label, image in classification_samples(num_classes, image_size, seed):
@@ -53,3 +56,4 @@ def write_sample(
         write_image(root / path, image)
         rows.append((split, (path, label)))
     write_split_csvs(root, ("path", "label"), rows)
+    return sample_class_names(num_classes)

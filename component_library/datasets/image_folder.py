@@ -11,7 +11,7 @@ from pathlib import Path
 import albumentations as A
 
 from ._io import DatasetError, ImageDataset, list_images, write_image
-from ._shapes import SHAPES, classification_samples
+from ._shapes import classification_samples, sample_class_names
 
 
 class ImageFolderDataset(ImageDataset[int]):
@@ -49,7 +49,12 @@ class ImageFolderDataset(ImageDataset[int]):
 
 def write_sample(
     root: str | Path, *, num_classes: int = 4, image_size: int = 64, seed: int = 0
-) -> None:
-    """Write shape images to ``root/{train,val,test}/<index>_<shape>/<name>.png``."""
+) -> list[str]:
+    """Write shape images to ``root/{train,val,test}/<index>_<shape>/<name>.png``.
+
+    Returns the class names: the folder names (the index keeps them in class order).
+    """
+    folders = [f"{index}_{shape}" for index, shape in enumerate(sample_class_names(num_classes))]
     for split, name, label, image in classification_samples(num_classes, image_size, seed):
-        write_image(Path(root) / split / f"{label}_{SHAPES[label]}" / f"{name}.png", image)
+        write_image(Path(root) / split / folders[label] / f"{name}.png", image)
+    return folders

@@ -11,7 +11,7 @@ from pathlib import Path
 import albumentations as A
 
 from ._io import MaskDataset, existing_file, read_csv, write_image, write_split_csvs
-from ._shapes import segmentation_samples
+from ._shapes import sample_class_names, segmentation_samples
 
 
 class MaskCsvDataset(MaskDataset):
@@ -38,8 +38,11 @@ class MaskCsvDataset(MaskDataset):
 
 def write_sample(
     root: str | Path, *, num_classes: int = 4, image_size: int = 64, seed: int = 0
-) -> None:
-    """Write shape scenes to ``root/{images,masks}/<split>/``, listed in ``root/<split>.csv``."""
+) -> list[str]:
+    """Write shape scenes to ``root/{images,masks}/<split>/``, listed in ``root/<split>.csv``.
+
+    Returns the class names: background, then the shapes.
+    """
     root = Path(root)
     rows = []
     for split, name, image, mask in segmentation_samples(num_classes, image_size, seed):
@@ -48,3 +51,4 @@ def write_sample(
         write_image(root / mask_path, mask)
         rows.append((split, (image_path, mask_path)))
     write_split_csvs(root, ("image", "mask"), rows)
+    return sample_class_names(num_classes, background=True)

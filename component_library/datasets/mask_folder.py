@@ -11,7 +11,7 @@ from pathlib import Path
 import albumentations as A
 
 from ._io import DatasetError, MaskDataset, list_images, write_image
-from ._shapes import segmentation_samples
+from ._shapes import sample_class_names, segmentation_samples
 
 
 class MaskFolderDataset(MaskDataset):
@@ -36,8 +36,12 @@ class MaskFolderDataset(MaskDataset):
 
 def write_sample(
     root: str | Path, *, num_classes: int = 4, image_size: int = 64, seed: int = 0
-) -> None:
-    """Write shape scenes to ``root/<split>/{images,masks}/<name>.png``; class 0 is background."""
+) -> list[str]:
+    """Write shape scenes to ``root/<split>/{images,masks}/<name>.png``; class 0 is background.
+
+    Returns the class names: background, then the shapes.
+    """
     for split, name, image, mask in segmentation_samples(num_classes, image_size, seed):
         write_image(Path(root) / split / "images" / f"{name}.png", image)
         write_image(Path(root) / split / "masks" / f"{name}.png", mask)
+    return sample_class_names(num_classes, background=True)

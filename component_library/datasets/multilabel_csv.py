@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ._io import ImageDataset, class_index, existing_file, read_csv, write_image, write_split_csvs
-from ._shapes import multilabel_samples
+from ._shapes import multilabel_samples, sample_class_names
 
 
 class MultilabelCsvDataset(ImageDataset[Tensor]):
@@ -40,8 +40,11 @@ class MultilabelCsvDataset(ImageDataset[Tensor]):
 
 def write_sample(
     root: str | Path, *, num_classes: int = 4, image_size: int = 64, seed: int = 0
-) -> None:
-    """Write scenes of 1-3 shapes to ``root/images/<split>/``, listed in ``root/<split>.csv``."""
+) -> list[str]:
+    """Write scenes of 1-3 shapes to ``root/images/<split>/``, listed in ``root/<split>.csv``.
+
+    Returns the class names (the shapes).
+    """
     root = Path(root)
     rows = []
     for split, name, labels, image in multilabel_samples(num_classes, image_size, seed):
@@ -49,3 +52,4 @@ def write_sample(
         write_image(root / path, image)
         rows.append((split, (path, " ".join(map(str, labels)))))
     write_split_csvs(root, ("path", "labels"), rows)
+    return sample_class_names(num_classes)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ._io import DatasetError, ImageDataset, existing_file, read_csv, write_image, write_split_csvs
-from ._shapes import SHAPES, multilabel_samples
+from ._shapes import multilabel_samples, sample_class_names
 
 
 class OneHotCsvDataset(ImageDataset[Tensor]):
@@ -54,10 +54,10 @@ class OneHotCsvDataset(ImageDataset[Tensor]):
 
 def write_sample(
     root: str | Path, *, num_classes: int = 4, image_size: int = 64, seed: int = 0
-) -> None:
+) -> list[str]:
     """Write scenes of 1-3 shapes to ``root/images/<split>/``, listed in ``root/<split>.csv``.
 
-    The class columns are named after the shapes.
+    The class columns are named after the shapes; returns those names.
     """
     root = Path(root)
     rows = []
@@ -65,4 +65,6 @@ def write_sample(
         path = f"images/{split}/{name}.png"
         write_image(root / path, image)
         rows.append((split, (path, *(int(index in labels) for index in range(num_classes)))))
-    write_split_csvs(root, ("path", *SHAPES[:num_classes]), rows)
+    names = sample_class_names(num_classes)
+    write_split_csvs(root, ("path", *names), rows)
+    return names

@@ -143,6 +143,19 @@ def test_sample_is_deterministic(name: str, samples: dict[str, Path], tmp_path: 
     assert _tree_digest(tmp_path) == _tree_digest(samples[name])
 
 
+@pytest.mark.parametrize("name", [n for n in FORMATS if _task(n) != "representation"])
+def test_sample_names_its_classes(name: str, tmp_path: Path) -> None:
+    """``write_sample`` returns the names of the classes it drew, in class order."""
+    names = _module(name).write_sample(tmp_path, num_classes=NUM_CLASSES, image_size=SIZE)
+    dataset = load("datasets", name)(tmp_path, "train", NUM_CLASSES)
+    if hasattr(dataset, "classes"):  # the data names its classes itself: the same names
+        assert names == dataset.classes
+    if _task(name) == "segmentation":  # class 0 is the background; the shapes follow
+        assert names == ["background", *SHAPES[: NUM_CLASSES - 1]]
+    elif name != "image_folder":
+        assert names == list(SHAPES[:NUM_CLASSES])
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_without_transform_image_is_scaled_to_unit_range(
     name: str, samples: dict[str, Path]

@@ -137,7 +137,7 @@ def build_task(config: Config) -> ImageTask:
                     f"losses.{index}: {spec.name} scores logits, but the model outputs "
                     "embeddings; set model.margin_head (e.g. arcface) or use an embedding loss"
                 )
-    return task_cls(
+    task = task_cls(
         model,
         build_criterion(
             config.losses, build_margin_head(config, model), **task_cls.loss_arguments(model)
@@ -151,6 +151,8 @@ def build_task(config: Config) -> ImageTask:
         diagnostics=task_cls.diagnostic_metrics(config.model.num_classes),
         **shared,
     )
+    task.class_names = list(config.model.class_names or [])
+    return task
 
 
 def build_data(config: Config) -> DataModule:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+import yaml
 
 from .build import build_data, build_task, load_task
 from .checkpoints import check_resume, for_evaluation
@@ -22,6 +24,9 @@ from .plots import denormalizer, read_curves, save_grid, save_training_curves
 from .tasks import ImageTask
 from .trainer import build_trainer
 
+NULL_CLASS_NAMES = re.compile(r"^(  class_names: )null\b.*$", re.MULTILINE)
+"""The config's ``model.class_names: null`` line, which ``sample-data`` fills in."""
+
 
 def train(config: Config) -> dict[str, float]:
     """Fit, keeping checkpoints, the resolved config and metrics.csv in the run directory.
@@ -30,6 +35,7 @@ def train(config: Config) -> dict[str, float]:
     ``trainer.fast_dev_run`` is a smoke test that keeps nothing.
     """
     L.seed_everything(config.trainer.seed, workers=True)
+    config = with_class_names(config)
     check_resume(config)
     task, data = build_task(config), build_data(config)
     trainer = build_trainer(config)
@@ -56,7 +62,6 @@ def evaluate(config: Config, stage: str) -> dict[str, float]:
     ``test`` also draws the task's diagnostics there (e.g. a confusion matrix).
     """
     checkpoint, config, task = load_run(config)
-    task.class_names = task.class_names or class_names(config)
     trainer = build_trainer(config, fit=False)
     data = build_data(config)
     run = trainer.validate if stage == "validate" else trainer.test
@@ -76,7 +81,6 @@ def evaluate(config: Config, stage: str) -> dict[str, float]:
 def predict(config: Config) -> Path:
     """Predict every image under ``data.predict_root``; the task decides the file format."""
     checkpoint, config, task = load_run(config)
-    task.class_names = task.class_names or class_names(config)
     trainer = build_trainer(config, fit=False)
     outputs = trainer.predict(task, datamodule=build_data(config))
     return task.write_predictions(outputs, _output_dir(checkpoint, "predict"))
@@ -121,8 +125,8 @@ def linear_probe(config: Config) -> dict[str, float]:
 def preview(config: Config, count: int) -> Path:
     """``<run_dir>/<run_name>/preview.png``: ``count`` training samples as the model sees
     them (after ``augmentations.train``, de-normalised), labelled by the task."""
+    config = with_class_names(config)
     task, data = build_task(config), build_data(config)
-    task.class_names = class_names(config)
     data.setup("fit")
     split = data.datasets["train"]
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(config.trainer.seed))
@@ -133,22 +137,50 @@ def preview(config: Config, count: int) -> Path:
     return save_grid(tiles, path, title=title, legend=task.legend(config.model.num_classes))
 
 
-def class_names(config: Config) -> list[str]:
-    """The names of the classes, for pictures: those the train split keeps (``classes``:
-    image_folder's class folders), else none (pictures show class indices)."""
+def with_class_names(config: Config) -> Config:
+    """``config`` with the class names of data that names its classes (``classes``: the
+    class folders of image_folder, the columns of a one-hot CSV).
+
+    ``model.class_names`` left null are read from the train split; names given must be
+    those. Data that does not name its classes keeps the config's names.
+    """
     dataset_format = pick(DATASET_FORMATS, config.data.format, "data.format")
     try:
         split = dataset_format.dataset(
             config.data.root, "train", config.model.num_classes, build_data(config).eval_transform
         )
-    except DatasetError:  # no train split here (e.g. predicting elsewhere): indices will do
-        return []
-    return list(getattr(split, "classes", []))
+    except DatasetError:  # no readable train split: fit reports why, in its own words
+        return config
+    found, given = getattr(split, "classes", None), config.model.class_names
+    if found is None or given == found:
+        return config
+    if given is not None:
+        raise ConfigError(
+            f"model.class_names: {given} differ from the classes {found} "
+            f"of {config.data.root}/train; leave them null to use the data's"
+        )
+    model = config.model.model_copy(update={"class_names": list(found)})
+    return config.model_copy(update={"model": model})
 
 
-def sample_data(config: Config, root: Path | None) -> Path:
-    """Write a small synthetic dataset in the configured format."""
-    return write_sample_data(config.data, config.model.num_classes, root)
+def sample_data(config: Config, root: Path | None, config_path: Path) -> Path:
+    """Write a small synthetic dataset in the configured format.
+
+    Where the format does not name its classes itself (image_folder's folders do) and
+    ``model.class_names`` is null in the config file at ``config_path``, the sample's
+    class names are written there.
+    """
+    target = Path(root or config.data.root)
+    names = write_sample_data(config.data, config.model.num_classes, target)
+    sample = config.model_copy(update={"data": config.data.model_copy(update={"root": target})})
+    if names and config.model.class_names is None and not with_class_names(sample).model.class_names:
+        listed = yaml.safe_dump(names, default_flow_style=True, width=1000).strip()
+        text = config_path.read_text()
+        named = NULL_CLASS_NAMES.sub(rf"\g<1>{listed}  # the sample's classes", text, count=1)
+        if named != text:
+            config_path.write_text(named)
+            print(f"wrote model.class_names: {listed} to {config_path}")
+    return target
 
 
 def load_run(config: Config) -> tuple[Path, Config, ImageTask]:

@@ -245,10 +245,10 @@ class ImageTask(L.LightningModule):
         self.update_metrics(self.diagnostics, logits, target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
-        """Log scalars as they are and per-class vectors as ``name/<class index>``."""
+        """Log scalars as they are and per-class vectors as ``name/<class name>``."""
         for name, value in metrics.compute().items():
             if value.numel() == 1:
                 self.log(name, value, prog_bar=True)
             else:
-                self.log_dict({f"{name}/{index}": item for index, item in enumerate(value)})
+                self.log_dict({f"{name}/{self.name_of(k)}": item for k, item in enumerate(value)})
         metrics.reset()
