@@ -53,6 +53,41 @@ def test_add_head_of_another_task_brings_the_task(project: Path) -> None:
     assert_provenance_consistent(project)
 
 
+def test_add_margin_head_brings_representation_with_its_embedding_head(project: Path) -> None:
+    code, out, err = okgen("add-head", "arcface")
+    assert code == 0, out + err
+    manifest = manifest_of(project)
+    assert manifest["tasks"] == ["classification", "representation"]
+    assert manifest["task_answers"]["representation"]["head"] == "arcface"
+    for key in (
+        "heads/arcface",
+        "heads/embedding",
+        "poolings/gem",
+        "datasets/retrieval_folder",
+        "metrics/retrieval",
+        "samplers/pk",
+    ):
+        assert key in manifest["components"], key
+    for path in (
+        "components/heads/margin.py",
+        "components/heads/embedding_head.py",
+        "components/metrics/retrieval.py",
+        "tasks/representation.py",
+    ):
+        assert (project / PKG / path).is_file(), path
+    assert (project / "tests/test_representation.py").is_file()
+    model = (project / PKG / "model.py").read_text()
+    assert '"arcface": ArcFace' in model and '"embedding": EmbeddingHead' in model
+    config = (project / "configs/representation.yaml").read_text()
+    assert "task: representation" in config and "format: retrieval_folder" in config
+    assert "margin_head:  # training only" in config and "name: arcface" in config
+    assert "name: embedding" in config and "name: gem" in config
+    train = (project / "configs/train.yaml").read_text()
+    assert "task: classification" in train and "margin_head: null" in train
+    assert "train -c configs/representation.yaml" in out
+    assert_provenance_consistent(project)
+
+
 def test_add_prints_the_snippet_and_updates_glue_and_requirements(project: Path) -> None:
     code, out, _ = okgen("add", "loss", "focal")
     assert code == 0
@@ -370,11 +405,16 @@ def keep_first_files(root: Path, count: int) -> None:
 
 
 @pytest.mark.e2e
-def test_added_task_trains_next_to_the_original_one(project: Path, tmp_path: Path) -> None:
-    assert okgen("add-head", "segmentation")[0] == 0
+@pytest.mark.parametrize(
+    ("head", "task"), [("segmentation", "segmentation"), ("arcface", "representation")]
+)
+def test_added_task_trains_next_to_the_original_one(
+    project: Path, tmp_path: Path, head: str, task: str
+) -> None:
+    assert okgen("add-head", head)[0] == 0
     run_project(project, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                 "tests/test_config.py", "tests/test_model.py")  # fmt: skip
-    for config in ("configs/segmentation.yaml", "configs/train.yaml"):
+    for config in (f"configs/{task}.yaml", "configs/train.yaml"):
         data, runs = tmp_path / Path(config).stem, tmp_path / "runs"
         run_project(project, "-m", "demo", "sample-data", "-c", config, "--root", str(data))
         keep_first_files(data, 4)
