@@ -53,6 +53,41 @@ def test_add_head_of_another_task_brings_the_task(project: Path) -> None:
     assert_provenance_consistent(project)
 
 
+def test_add_margin_head_brings_representation_with_its_embedding_head(project: Path) -> None:
+    code, out, err = okgen("add-head", "arcface")
+    assert code == 0, out + err
+    manifest = manifest_of(project)
+    assert manifest["tasks"] == ["classification", "representation"]
+    assert manifest["task_answers"]["representation"]["head"] == "arcface"
+    for key in (
+        "heads/arcface",
+        "heads/embedding",
+        "poolings/gem",
+        "datasets/retrieval_folder",
+        "metrics/retrieval",
+        "samplers/pk",
+    ):
+        assert key in manifest["components"], key
+    for path in (
+        "components/heads/margin.py",
+        "components/heads/embedding_head.py",
+        "components/metrics/retrieval.py",
+        "tasks/representation.py",
+    ):
+        assert (project / PKG / path).is_file(), path
+    assert (project / "tests/test_representation.py").is_file()
+    model = (project / PKG / "model.py").read_text()
+    assert '"arcface": ArcFace' in model and '"embedding": EmbeddingHead' in model
+    config = (project / "configs/representation.yaml").read_text()
+    assert "task: representation" in config and "format: retrieval_folder" in config
+    assert "margin_head:  # training only" in config and "name: arcface" in config
+    assert "name: embedding" in config and "name: gem" in config
+    train = (project / "configs/train.yaml").read_text()
+    assert "task: classification" in train and "margin_head: null" in train
+    assert "train -c configs/representation.yaml" in out
+    assert_provenance_consistent(project)
+
+
 def test_add_prints_the_snippet_and_updates_glue_and_requirements(project: Path) -> None:
     code, out, _ = okgen("add", "loss", "focal")
     assert code == 0
@@ -369,16 +404,26 @@ def keep_first_files(root: Path, count: int) -> None:
             extra.unlink()
 
 
+#: Each added task with the overrides that keep its one quick epoch small.
+ADDED_TASKS = [
+    ("segmentation", "segmentation", []),
+    ("arcface", "representation", ["model.num_classes=8"]),  # 8 training identities
+]
+
+
 @pytest.mark.e2e
-def test_added_task_trains_next_to_the_original_one(project: Path, tmp_path: Path) -> None:
-    assert okgen("add-head", "segmentation")[0] == 0
+@pytest.mark.parametrize(("head", "task", "small"), ADDED_TASKS, ids=[t for _, t, _ in ADDED_TASKS])
+def test_added_task_trains_next_to_the_original_one(
+    project: Path, tmp_path: Path, head: str, task: str, small: list[str]
+) -> None:
+    assert okgen("add-head", head)[0] == 0
     run_project(project, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                 "tests/test_config.py", "tests/test_model.py")  # fmt: skip
-    for config in ("configs/segmentation.yaml", "configs/train.yaml"):
+    for config, extra in ((f"configs/{task}.yaml", small), ("configs/train.yaml", [])):
         data, runs = tmp_path / Path(config).stem, tmp_path / "runs"
-        run_project(project, "-m", "demo", "sample-data", "-c", config, "--root", str(data))
-        keep_first_files(data, 4)
         # Overrides go before -c: the project's argparse takes them right after the verb.
-        overrides = [f"data.root={data}", f"run_dir={runs}", *ONE_QUICK_EPOCH]
+        run_project(project, "-m", "demo", "sample-data", *extra, "-c", config, "--root", str(data))
+        keep_first_files(data, 4)
+        overrides = [f"data.root={data}", f"run_dir={runs}", *ONE_QUICK_EPOCH, *extra]
         out = run_project(project, "-m", "demo", "train", *overrides, "-c", config)
         assert "val/" in out, out
