@@ -7,6 +7,7 @@ config, so editing ``configs/train.yaml`` after training (another backbone, anot
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins import TorchCheckpointIO
 from pydantic import ValidationError
 
 from .config import EVALUATION_SETTINGS, Config, describe
@@ -34,14 +36,61 @@ class StoreConfig(Callback):
         self.config = config.model_dump(mode="json", exclude_unset=True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero and trainer.log_dir is not None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every rank must ask, or rank 0 waits
+        if trainer.is_global_zero and log_dir is not None:
             text = yaml.safe_dump(self.config, sort_keys=False)
-            (Path(trainer.log_dir) / "config.yaml").write_text(text)
+            (Path(log_dir) / "config.yaml").write_text(text)
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[CONFIG_KEY] = self.config
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint beside its target, then renames it into place.
+
+    A process killed while writing (SIGKILL, a node lost mid-epoch) leaves a stray
+    ``*.ckpt.tmp`` and the previous ``last.ckpt`` whole, so ``resume`` always finds a
+    readable checkpoint: ``os.replace`` swaps the file atomically on one filesystem.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        partial = path.with_name(f"{path.name}.tmp")
+        super().save_checkpoint(checkpoint, partial, storage_options)
+        with partial.open("rb+") as file:  # on disk before the rename, should the node die
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+
+
+def resume_path(config: Config) -> Path | None:
+    """The checkpoint ``resume`` names; ``last`` is the newest ``last.ckpt`` of the run."""
+    if config.resume is None or isinstance(config.resume, Path):
+        return config.resume
+    run = config.run_dir / config.run_name
+    candidates = sorted(
+        run.glob("version_*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime
+    )
+    if not candidates:
+        raise CheckpointError(f"resume: last: no last.ckpt under {run}; train first")
+    return candidates[-1]
+
+
+def resumed_version(config: Config) -> str | None:
+    """The ``version_N`` folder that ``resume`` continues, if the checkpoint is this run's.
+
+    Resuming ``<run_dir>/<run_name>/version_N/checkpoints/last.ckpt`` logs into that
+    same folder; a checkpoint from elsewhere starts a new version.
+    """
+    path = resume_path(config)
+    if path is None or path.parent.name != "checkpoints":
+        return None
+    run = path.parent.parent
+    same = run.parent.resolve() == (config.run_dir / config.run_name).resolve()
+    return run.name if same else None
 
 
 def read_checkpoint(path: Path, key: str) -> dict[str, Any]:
@@ -70,13 +119,14 @@ def trained_config(checkpoint: dict[str, Any], path: Path, key: str) -> Config:
 
 def check_resume(config: Config) -> None:
     """``resume`` must be a readable checkpoint of the same model as ``config``."""
-    if config.resume is None:
+    path = resume_path(config)
+    if path is None:
         return
-    trained = trained_config(read_checkpoint(config.resume, "resume"), config.resume, "resume")
+    trained = trained_config(read_checkpoint(path, "resume"), path, "resume")
     difference = _first_difference(trained.model.model_dump(), config.model.model_dump(), "model")
     if difference is not None:
         raise CheckpointError(
-            f"resume: {config.resume} was trained with another {difference}; "
+            f"resume: {path} was trained with another {difference}; "
             "resume with the config it was trained with, or train anew"
         )
 

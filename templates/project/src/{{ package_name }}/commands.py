@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from .build import build_data, build_task, load_task
-from .checkpoints import check_resume, for_evaluation
+from .checkpoints import check_resume, for_evaluation, resume_path
 from .components.backbones.weights import save_backbone
 from .components.export.onnx import check_onnx, export_onnx
 from .components.datasets._io import DatasetError
@@ -36,20 +36,21 @@ def train(config: Config) -> dict[str, float]:
     """
     L.seed_everything(config.trainer.seed, workers=True)
     config = with_class_names(config)
+    config = config.model_copy(update={"resume": resume_path(config)})  # `last` made a path
     check_resume(config)
     task, data = build_task(config), build_data(config)
     trainer = build_trainer(config)
     try:
         trainer.fit(task, datamodule=data, ckpt_path=config.resume)
     except BaseException:
-        if trainer.loggers and trainer.is_global_zero:
-            _discard_unfinished_run(Path(trainer.log_dir or config.run_dir))
+        if trainer.loggers and trainer.is_global_zero:  # no broadcast: the others may be gone
+            _discard_unfinished_run(Path(trainer.loggers[0].log_dir or config.run_dir))
         raise
     metrics = _as_floats(trainer.callback_metrics)
-    if trainer.loggers:
-        run_dir = Path(trainer.log_dir or config.run_dir)
+    run_dir = Path(trainer.log_dir or config.run_dir)  # a broadcast under DDP: all ranks ask
+    if trainer.loggers and trainer.is_global_zero:
         _write_json(run_dir / "metrics.json", metrics)
-        if trainer.is_global_zero and (run_dir / "metrics.csv").is_file():
+        if (run_dir / "metrics.csv").is_file():
             curves = read_curves(run_dir / "metrics.csv")
             save_training_curves(curves, config.checkpoint.monitor, run_dir / "curves.png")
         print(f"run directory: {run_dir}")

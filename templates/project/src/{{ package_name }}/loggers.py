@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import (
     WandbLogger,
 )
 
+from .checkpoints import resumed_version
 from .config import Config
 from .errors import ConfigError
 
@@ -28,7 +29,10 @@ FILE_LOGGERS = ("csv", "tensorboard")
 
 
 def build_loggers(config: Config) -> list[Logger]:
-    """The file loggers first (they fix ``version_N``), then the tracking services."""
+    """The file loggers first (they fix ``version_N``), then the tracking services.
+
+    Resuming a checkpoint of this run logs into its ``version_N`` again.
+    """
     if len(set(config.loggers)) < len(config.loggers):
         raise ConfigError(f"loggers: {config.loggers} names a logger twice")
     if config.loggers and not set(config.loggers) & set(FILE_LOGGERS):
@@ -36,8 +40,9 @@ def build_loggers(config: Config) -> list[Logger]:
             f"loggers: {config.loggers} needs csv or tensorboard too (they keep the run directory)"
         )
     loggers: list[Logger] = []
+    resumed = resumed_version(config)
     for kind in sorted(config.loggers, key=lambda kind: kind not in FILE_LOGGERS):
-        version = loggers[0].version if loggers else None
+        version = loggers[0].version if loggers else resumed
         if kind == "csv":
             loggers.append(CSVLogger(config.run_dir, name=config.run_name, version=version))
         elif kind == "tensorboard":

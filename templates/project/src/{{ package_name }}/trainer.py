@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
 from .build import build_callbacks
-from .checkpoints import StoreConfig
+from .checkpoints import AtomicCheckpointIO, StoreConfig
 from .components.callbacks.unfreeze import UnfreezeSchedule
 from .config import Config, TrainerConfig
 from .loggers import build_loggers
@@ -72,6 +72,7 @@ def build_trainer(config: Config, *, fit: bool = True) -> L.Trainer:
         logger=loggers or False,
         enable_checkpointing=keep_run,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],  # a kill while saving never leaves a torn last.ckpt
         default_root_dir=log_dir,
         fast_dev_run=settings.fast_dev_run,
         enable_model_summary=False,
