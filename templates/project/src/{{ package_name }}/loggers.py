@@ -8,10 +8,12 @@ server (or a local store) and need their optional package, e.g.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import os
 from pathlib import Path
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import (
     CSVLogger,
     Logger,
@@ -19,6 +21,7 @@ from lightning.pytorch.loggers import (
     TensorBoardLogger,
     WandbLogger,
 )
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from .checkpoints import resumed_version
 from .config import Config
@@ -44,7 +47,7 @@ def build_loggers(config: Config) -> list[Logger]:
     for kind in sorted(config.loggers, key=lambda kind: kind not in FILE_LOGGERS):
         version = loggers[0].version if loggers else resumed
         if kind == "csv":
-            loggers.append(CSVLogger(config.run_dir, name=config.run_name, version=version))
+            loggers.append(RunCSVLogger(config.run_dir, name=config.run_name, version=version))
         elif kind == "tensorboard":
             loggers.append(TensorBoardLogger(config.run_dir, name=config.run_name, version=version))
         elif kind == "mlflow":
@@ -52,6 +55,27 @@ def build_loggers(config: Config) -> list[Logger]:
         else:
             loggers.append(wandb_logger(config, Path(loggers[0].log_dir)))
     return loggers
+
+
+class ContinuedWriter(ExperimentWriter):
+    """Appends to an existing ``metrics.csv`` under its columns (Lightning's deletes it)."""
+
+    def _check_log_dir_exists(self) -> None:  # Lightning's hook, called in __init__
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])
+
+
+class RunCSVLogger(CSVLogger):
+    """``CSVLogger`` whose ``metrics.csv`` keeps the epochs before a resume."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuedWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def mlflow_logger(config: Config, run_dir: Path) -> MLFlowLogger:
