@@ -62,7 +62,7 @@ class ContinuedWriter(ExperimentWriter):
 
     def _check_log_dir_exists(self) -> None:  # Lightning's hook, called in __init__
         if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, newline="") as file:
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
                 self.metrics_keys = next(csv.reader(file), [])
 
 

@@ -75,6 +75,8 @@ def build_trainer(config: Config, *, fit: bool = True) -> L.Trainer:
         plugins=[AtomicCheckpointIO()],  # a kill while saving never leaves a torn last.ckpt
         default_root_dir=log_dir,
         fast_dev_run=settings.fast_dev_run,
+        limit_train_batches=settings.limit_train_batches,
+        limit_val_batches=settings.limit_val_batches,
         enable_model_summary=False,
         # A configured batch sampler shards the data itself (it reads the process group).
         use_distributed_sampler=config.data.sampler is None,
