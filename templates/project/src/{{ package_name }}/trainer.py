@@ -46,11 +46,14 @@ def build_trainer(config: Config, *, fit: bool = True) -> L.Trainer:
                 monitor=config.checkpoint.monitor,
                 mode=config.checkpoint.mode,
                 save_top_k=config.checkpoint.save_top_k,
-                save_last=config.checkpoint.save_last,
                 auto_insert_metric_name=False,
             ),
             StoreConfig(config),
         ]
+        if config.checkpoint.save_last:
+            # Lightning's save_last rewrites last.ckpt only when a best checkpoint is saved,
+            # so a plateaued metric would leave it epochs behind: resume needs every epoch.
+            callbacks.append(ModelCheckpoint(dirpath=log_dir / "checkpoints", filename="last"))
     if fit:
         callbacks += [
             UnfreezeSchedule([stage.model_dump() for stage in config.unfreeze]),
