@@ -3,8 +3,8 @@
 Each project runs its own ``slow`` tests: a DDP fit on two CPU processes (gloo) whose
 validation metrics equal one process validating the DDP checkpoint, and a run killed
 with SIGKILL mid-epoch that ``resume=last`` finishes as the same run on the same
-learning-rate and unfreeze schedule. About 1.5 to 3 minutes a task on two busy cores,
-so they stay out of the default run.
+learning-rate and unfreeze schedule. 60-80 s a task, 7.3 min for all six on two busy
+cores, so they stay out of the default run.
 """
 
 from __future__ import annotations
