@@ -85,7 +85,8 @@ def test_a_whole_session_with_arrow_keys_writes_the_chosen_project(tmp_path: Pat
     answer(child, "Write the project to seg", "y")
     screen = finish(child)
     assert child.exitstatus == 0, screen
-    assert "segmentation    Semantic segmentation, one class per pixel." in screen
+    # The option's summary follows its name, aligned with the longest task name.
+    assert re.search(r"segmentation +Semantic segmentation, one class per pixel\.", screen)
     assert "Pooling" not in screen
     # The summary table: every answer, with what the named components are.
     assert "Lovasz-softmax, a convex surrogate of mean IoU." in screen
