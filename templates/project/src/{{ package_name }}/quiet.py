@@ -18,6 +18,9 @@ LOG_NOISE: dict[str, tuple[str, ...]] = {
         "💡 Tip: ",  # an advertisement for a cloud logger
         "Loading `train_dataloader` to estimate number of stepping batches.",
         "`Trainer.fit` stopped: ",
+        # trainer.limit_*_batches: 1.0 (every batch, the default) is announced when passed.
+        "`Trainer(limit_train_batches=1.0)` was configured so 100% ",
+        "`Trainer(limit_val_batches=1.0)` was configured so 100% ",
     ),
 }
 """Logger name -> how the INFO messages it drops begin."""
