@@ -12,16 +12,13 @@ on a CPU. Run with ``-s`` to see the figures and times.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from okgen.cli import app
+
+from .test_representation_learns import run
 
 NAME = "pre"
 LIFT = 0.2
@@ -40,21 +37,6 @@ data.setup("validate")
 probe = task.probe(data.datasets["val"], config.model.num_classes, config.data.batch_size)
 print(json.dumps(probe))
 """
-
-
-def run(project: Path, *args: str) -> tuple[str, float]:
-    """Run the project's own Python; its stdout and wall seconds."""
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, *args],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project / "src")},
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout, time.perf_counter() - start
 
 
 def last_json(stdout: str) -> dict[str, float]:
