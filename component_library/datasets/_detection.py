@@ -97,7 +97,7 @@ class DetectionDataset(Dataset[tuple[Tensor, dict[str, Tensor]]]):
                 "build it with bbox_params (e.g. {format: pascal_voc})"
             )
         self.samples = list(samples)
-        self.class_names = list(class_names)
+        self.classes = list(class_names)  # what the data names its classes
         self.transform = transform
 
     def __len__(self) -> int:

@@ -30,7 +30,7 @@ class CocoDetectionDataset(DetectionDataset):
     """Items are ``(image (3, H, W) float32, target dict)``; see ``_detection`` for the target.
 
     Attributes:
-        class_names: category name of each class index.
+        classes: category name of each class index.
         category_ids: COCO category id of each class index.
     """
 

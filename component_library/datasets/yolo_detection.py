@@ -33,7 +33,7 @@ class YoloDetectionDataset(DetectionDataset):
     ``image_id`` is the image's index in the sorted split folder.
 
     Attributes:
-        class_names: the names from ``data.yaml``.
+        classes: the names from ``data.yaml``.
     """
 
     def __init__(

@@ -130,6 +130,9 @@ class Task(_Strict):
     batch_size: int = Field(default=32, ge=1)  # data.batch_size in the config
     # Comments the config gives settings of this task, by key (e.g. batch_size).
     comments: dict[str, str] = Field(default_factory=dict)
+    # Its training batches carry labels; False for a pretext task (SimCLR's two views), whose
+    # head trains only for the loss and whose checkpoints have no score to predict or export.
+    labelled: bool = True
 
     @model_validator(mode="after")
     def _answers_every_task_question(self) -> Task:

@@ -19,6 +19,7 @@ BASE_REQUIREMENTS = (
     "pillow>=10",
     "matplotlib>=3.7",  # the pictures a run draws (plots.py)
     "tensorboard>=2.15",
+    "tqdm>=4.57",  # progress of sample-data (progress.py); Lightning's bar uses it too
 )
 
 

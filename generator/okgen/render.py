@@ -66,6 +66,10 @@ def template_data(
         **values,
         "train_augmentations": [flow_yaml(step) for step in steps] if steps else None,
         "batch_size": task.batch_size,
+        "labelled": task.labelled,
+        # Its outputs are classes worth naming (not identities of an open set, not a pretext).
+        "names_classes": task.labelled
+        and not catalogue.get("datasets", answers.dataset_format).open_set,
         "comments": task.comments,
         "project_name": project_name,
         "package_name": package,

@@ -72,7 +72,7 @@ def test_both_formats_read_back_the_sample_boxes(dataset, coco_root, yolo_root, 
         assert data.category_ids == [1, 3, 5, 7]
     else:
         data = YoloDetectionDataset(yolo_root, "val", num_classes=4)
-    assert data.class_names == list(SHAPES[:4])
+    assert data.classes == list(SHAPES[:4])
     assert len(data) == len(samples["val"])
     for index in (0, 1, 7):
         image, target = data[index]
@@ -164,7 +164,7 @@ def coco_file(root: Path, annotations: list[dict], images: list[dict] | None = N
 def test_coco_categories_are_sorted_by_id_and_boxes_clipped_within_tolerance(tmp_path) -> None:
     root = coco_file(tmp_path, [annotation(1, [-0.5, 0, 32 + BOX_TOLERANCE, 8], category=20)])
     data = CocoDetectionDataset(root, "train", 2)
-    assert data.category_ids == [10, 20] and data.class_names == ["a", "b"]
+    assert data.category_ids == [10, 20] and data.classes == ["a", "b"]
     _, target = data[0]
     assert target["boxes"].tolist() == [[0, 0, 32, 8]]
     assert target["labels"].tolist() == [1] and target["image_id"].item() == 5
@@ -236,7 +236,7 @@ def yolo_root_with(root: Path, label_text: str | None, names=("a", "b")) -> Path
 def test_yolo_boxes_are_denormalised_by_width_and_height(tmp_path) -> None:
     root = yolo_root_with(tmp_path, "1 0.5 0.5 0.5 0.5\n\n0 0.1 0.2 0.2 0.4\n", {0: "a", 1: "b"})
     data = YoloDetectionDataset(root, "train", 2)
-    assert data.class_names == ["a", "b"]
+    assert data.classes == ["a", "b"]
     _, target = data[0]
     torch.testing.assert_close(target["boxes"], torch.tensor([[10.0, 5, 30, 15], [0, 0, 8, 8]]))
     assert target["labels"].tolist() == [1, 0]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from okgen._resources import TEMPLATES
 from okgen.answers import Choices, resolve_answers
 from okgen.catalogue import load_catalogue
 from okgen.errors import CatalogueError
@@ -108,6 +110,23 @@ def test_template_data_carries_the_facts_templates_once_tested_by_name() -> None
     core = {c["name"] for kind in data["components"].values() for c in kind if c["core"]}
     assert {"weighted_sum", "unlabeled_folder", "unfreeze"} <= core
     assert not core & {"focal", "dice", "ema", "onnx_export", "mask_folder"}
+
+
+def test_templates_ask_the_catalogue_not_the_task_name() -> None:
+    """A fact about a task (e.g. ``labelled``) is a catalogue field, never ``task == "..."``.
+
+    Task names may only pick a task's own files (``{% if 'detection' in tasks %}`` in a path).
+    """
+    name_test = re.compile(r"\btask\s*(==|!=)|['\"]\w+['\"]\s+(not\s+)?in\s+tasks\b")
+    offenders = [
+        f"{path.relative_to(TEMPLATES)}: {{%{statement}%}}"
+        for path in sorted(TEMPLATES.rglob("*.jinja"))
+        for statement in re.findall(r"{%(.*?)%}", path.read_text(), flags=re.DOTALL)
+        if name_test.search(statement)
+    ]
+    assert offenders == []
+    labelled = {name: task.labelled for name, task in CATALOGUE.tasks.items()}
+    assert [name for name, value in labelled.items() if not value] == ["self_supervised"]
 
 
 def test_core_parts_are_never_offered() -> None:

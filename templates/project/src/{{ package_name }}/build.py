@@ -129,6 +129,11 @@ def build_task(config: Config) -> ImageTask:
         task_cls.metrics_factory, config.metrics, "metrics", config.model.num_classes, nested=False
     )
     shared = {k: v for k, v in config.metrics.items() if k in task_cls.shared_metric_settings}
+    if not task_cls.head_classifies and config.model.class_names is not None:
+        raise ConfigError(
+            f"model.class_names: a {config.task} model outputs embeddings, not classes; "
+            "remove the setting"
+        )
     model = build_model(config)
     if not task_cls.head_classifies and config.model.margin_head is None:
         for index, spec in enumerate(config.losses):

@@ -21,6 +21,7 @@ from .config import Config, pick
 from .data import DATASET_FORMATS, write_sample_data
 from .errors import ConfigError
 from .plots import denormalizer, read_curves, save_grid, save_training_curves
+from .progress import files_written, step
 from .tasks import ImageTask
 from .trainer import build_trainer
 
@@ -94,8 +95,10 @@ def export(config: Config) -> Path:
     sample = torch.rand(1, 3, size, size)
     module, names = task.exportable()
     path = _output_dir(checkpoint, "export") / "model.onnx"
-    export_onnx(module, sample, path, output_names=names)
-    difference = check_onnx(path, module, sample)
+    with step(f"exporting {path}"):
+        export_onnx(module, sample, path, output_names=names)
+    with step("checking it against onnxruntime"):
+        difference = check_onnx(path, module, sample)
     print(f"onnxruntime matches torch (max abs difference {difference:.2e})")
     return path
 
@@ -172,7 +175,8 @@ def sample_data(config: Config, root: Path | None, config_path: Path) -> Path:
     class names are written there.
     """
     target = Path(root or config.data.root)
-    names = write_sample_data(config.data, config.model.num_classes, target)
+    with files_written(target, f"sample-data {config.data.format}"):
+        names = write_sample_data(config.data, config.model.num_classes, target)
     sample = config.model_copy(update={"data": config.data.model_copy(update={"root": target})})
     if names and config.model.class_names is None and not with_class_names(sample).model.class_names:
         listed = yaml.safe_dump(names, default_flow_style=True, width=1000).strip()

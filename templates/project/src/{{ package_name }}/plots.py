@@ -126,22 +126,32 @@ def save_grid(
     return _save(figure, path)
 
 
-def save_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) -> Path:
-    """``matrix (K, K)`` with rows the true class, each row normalised to sum to 1."""
+def save_confusion_matrix(counts: np.ndarray, names: Sequence[str], path: Path) -> Path:
+    """``counts (K, K)``, rows the true class, drawn with each row normalised to sum to 1.
+
+    A class without images in the split has an empty row that says so (normalising it
+    would divide by zero).
+    """
     size = len(names)
+    totals = counts.sum(axis=1, keepdims=True)
+    matrix = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
     cell = min(0.6, MAX_INCHES / size)
     figure = _figure((2.5 + cell * size, 2 + cell * size))
     axis = figure.subplots()
     shown = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
+    for row in np.flatnonzero(totals[:, 0] == 0):
+        axis.text((size - 1) / 2, row, "no images", ha="center", va="center", color="#c0392b")
     if size <= MAX_LABELLED:  # beyond that the numbers would not fit their cells
         for (row, column), value in np.ndenumerate(matrix):
-            colour = "white" if value > 0.5 else "black"
-            axis.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour)
+            if np.isfinite(value):
+                colour = "white" if value > 0.5 else "black"
+                axis.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour)
     _name_ticks(axis.set_xticks, names)
-    axis.set_yticks(range(size), names, fontsize=10 if size <= MAX_LABELLED else 6)
+    rows = [f"{name} ({int(total)})" for name, total in zip(names, totals[:, 0], strict=True)]
+    axis.set_yticks(range(size), rows, fontsize=10 if size <= MAX_LABELLED else 6)
     axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
+    axis.set_ylabel("true (images)")
     axis.set_title("confusion matrix (each true class sums to 1)")
     return _save(figure, path)
 
