@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from PIL import Image
 from torch import Tensor
 
 #: Class colours for masks (RGB uint8): matplotlib's ten distinct ones for classes 1-10, then
@@ -30,6 +31,10 @@ DPI = 100
 MAX_LABELLED = 30
 """Beyond this many classes, cells and bars carry no numbers and curves no legend."""
 MAX_INCHES = 20.0
+OVERLAY_TILES = 48
+"""The most prediction overlays (masks, boxes) one ``predict`` grid shows."""
+OVERLAY_THUMBNAIL = 256
+"""The longest side of an overlay in that grid, in pixels (smaller ones stay as they are)."""
 
 
 class Tile(NamedTuple):
@@ -124,6 +129,20 @@ def save_grid(
         figure.legend(handles=list(legend), loc="outside lower center", ncol=min(len(legend), 8))
     figure.suptitle(title)
     return _save(figure, path)
+
+
+def save_overlay_grid(
+    overlays: Sequence[Path], path: Path, what: str, legend: Sequence[Patch] = ()
+) -> Path:
+    """At most ``OVERLAY_TILES`` of the pictures ``overlays`` spread evenly over them, each
+    shrunk to ``OVERLAY_THUMBNAIL`` pixels at most, captioned with its file name."""
+    spread = np.linspace(0, len(overlays) - 1, min(OVERLAY_TILES, len(overlays)))
+    tiles = []
+    for index in spread.round().astype(int):
+        with Image.open(overlays[index]) as overlay:
+            overlay.thumbnail((OVERLAY_THUMBNAIL, OVERLAY_THUMBNAIL))
+            tiles.append(Tile(np.asarray(overlay.convert("RGB")), overlays[index].name))
+    return save_grid(tiles, path, title=f"{len(tiles)} of {len(overlays)} {what}", legend=legend)
 
 
 def save_confusion_matrix(counts: np.ndarray, names: Sequence[str], path: Path) -> Path:
