@@ -9,6 +9,7 @@ logits into prediction files.
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,9 @@ from ..components.optim.schedulers import build_scheduler
 from ..config import OptimizerConfig, SchedulerConfig
 from ..errors import CheckpointError
 from ..plots import Tile
+
+NO_POSITIVES = r"No positive samples in targets"
+"""torchmetrics' warning for a class without images, whose recall it then reports as 0."""
 
 
 class ImageTask(L.LightningModule):
@@ -188,7 +192,14 @@ class ImageTask(L.LightningModule):
         self._evaluate(batch, "test", self.test_metrics)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_metrics(self.val_metrics)
+        if self._trainer is None or not self.trainer.sanity_checking:
+            self._log_metrics(self.val_metrics)
+            return
+        # Lightning's sanity check scores a couple of batches and throws the numbers away:
+        # that they miss a class (an unshuffled split sorted by class) is no news.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=NO_POSITIVES, module=r"torchmetrics\.")
+            self._log_metrics(self.val_metrics)
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
