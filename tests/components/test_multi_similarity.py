@@ -82,6 +82,52 @@ def test_gradients_pull_positives_together() -> None:
     assert loss_fn(stepped, labels) < loss
 
 
-def test_bad_scale_raises() -> None:
+# Two batches where a similarity equals the mining threshold exactly (epsilon = 0; the
+# zeros are exact in float32 too). Mining is strict, as in the paper and the authors' code.
+NEGATIVE_TIE = [[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [2, 0, 1]], [0, 0, 0, 1, 1]
+POSITIVE_TIE = [[1, 0, 0], [0, 1, 0], [-1, 1, 0], [0, 0, 1]], [0, 0, 0, 1]
+
+
+@pytest.mark.parametrize(("embeddings", "labels"), [NEGATIVE_TIE, POSITIVE_TIE])
+def test_a_pair_at_the_mining_threshold_is_dropped(embeddings: list, labels: list) -> None:
+    """Anchor 0's hardest positive (first batch) or hardest negative (second) is at
+    similarity 0, and so is the pair that must be dropped."""
+    embeddings, labels = torch.tensor(embeddings, dtype=torch.float32), torch.tensor(labels)
+    expected = _loop(embeddings, labels, epsilon=0.0)
+    assert expected > 0
+    loss = MultiSimilarityLoss(epsilon=0.0)(embeddings, labels)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_anchor_keeping_positives_but_no_negatives_is_skipped() -> None:
+    """A float32 rounding tie at the margin: anchor 0's positive passes ``s_p - eps < max s_n``
+    while its negative fails ``s_n + eps > min s_p``. Like the authors' code, the anchor is
+    skipped; so are the other two of its plane. Three items in other dimensions (similarity
+    0 to the first three, never mined) make the only contributing anchors."""
+    a, b = 0.0442, 0.14419999
+    plane = [[1.0, 0.0, 0, 0], [b, (1 - b * b) ** 0.5, 0, 0], [a, -((1 - a * a) ** 0.5), 0, 0]]
+    others = [[0, 0, 1.0, 0], [0, 0, 0.6, 0.8], [0, 0, 0.8, 0.6]]
+    embeddings = torch.tensor(plane + others)
+    labels = torch.tensor([0, 0, 1, 2, 2, 3])
+    x = F.normalize(embeddings, dim=1)
+    sim = x @ x.T
+    assert sim[0, 1] - 0.1 < sim[0, 2] and not sim[0, 2] + 0.1 > sim[0, 1]
+    expected = _loop(embeddings[3:], labels[3:]) * 3 / 6
+    assert expected > 0
+    loss = MultiSimilarityLoss()(embeddings, labels)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_small_scales_are_valid() -> None:
+    torch.manual_seed(7)
+    labels = torch.arange(4).repeat_interleave(3)
+    embeddings = torch.randn(12, 6)
+    params = {"alpha": 0.5, "beta": 1.0}
+    loss = MultiSimilarityLoss(**params)(embeddings, labels)
+    assert loss.item() == pytest.approx(_loop(embeddings, labels, **params), rel=1e-5)
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.0, 50.0), (2.0, 0.0), (-1.0, 50.0)])
+def test_bad_scale_raises(alpha: float, beta: float) -> None:
     with pytest.raises(ValueError, match="alpha and beta must be > 0"):
-        MultiSimilarityLoss(beta=0.0)
+        MultiSimilarityLoss(alpha=alpha, beta=beta)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from component_library.losses import nt_xent
 from component_library.losses.nt_xent import NTXentLoss
 
 
@@ -73,15 +76,43 @@ def test_float32_under_bf16_autocast() -> None:
     assert abs(loss.item() - loop_nt_xent(z, 0.1)) < 1e-5
 
 
+def test_one_image_has_no_negatives_and_scores_zero() -> None:
+    """B = 1: each view's only candidate is its positive, so softmax gives it probability 1."""
+    z = torch.randn(2, 4, generator=torch.Generator().manual_seed(8))
+    assert NTXentLoss()(z).item() == 0.0
+
+
 @pytest.mark.parametrize("shape", [(5, 4), (1, 4), (8,)])
 def test_bad_shape_is_one_line_error(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match=r"^NTXentLoss: expected \(2B, D\)"):
+    message = rf"^NTXentLoss: expected \(2B, D\) .* got {re.escape(str(shape))}$"
+    with pytest.raises(ValueError, match=message):
         NTXentLoss()(torch.randn(shape))
 
 
 def test_bad_temperature() -> None:
     with pytest.raises(ValueError, match="temperature must be > 0"):
         NTXentLoss(temperature=0)
+
+
+def test_middle_rank_of_three_masks_its_own_rows_in_the_gathered_keys(monkeypatch) -> None:
+    """Rank 1 of 3 (an in-process stand-in for the all-gather): its anchors are rows
+    ``2B..4B`` of the gathered keys, so its own similarities and positives sit there."""
+    local = [torch.randn(6, 5, generator=torch.Generator().manual_seed(10 + r)) for r in range(3)]
+    monkeypatch.setattr(nt_xent, "_world_size", lambda: 3)
+    monkeypatch.setattr(nt_xent.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(
+        nt_xent,
+        "all_gather",
+        lambda z: [F.normalize(x, dim=1) if r != 1 else z for r, x in enumerate(local)],
+    )
+    keys = F.normalize(torch.cat(local).double(), dim=1)
+    expected = 0.0
+    for i in range(6):
+        anchor, positive = 6 + i, 6 + (i + 3) % 6
+        logits = {k: float(keys[anchor] @ keys[k]) / 0.1 for k in range(18) if k != anchor}
+        denominator = sum(math.exp(s) for s in logits.values())
+        expected += -math.log(math.exp(logits[positive]) / denominator) / 6
+    assert NTXentLoss()(local[1]).item() == pytest.approx(expected, abs=1e-5)
 
 
 # DDP: two gloo ranks, each holding half the images (both views), must reproduce the
