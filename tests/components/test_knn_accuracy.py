@@ -41,7 +41,9 @@ def _clusters(n: int, num_classes: int, dim: int, noise: float, seed: int):
     return (centres[labels] + noise * rng.normal(size=(n, dim))).astype(np.float32), labels
 
 
-@pytest.mark.parametrize(("k", "temperature", "chunk_size"), [(20, 0.07, 1024), (5, 0.5, 7)])
+@pytest.mark.parametrize(
+    ("k", "temperature", "chunk_size"), [(20, 0.07, 1024), (5, 0.5, 7), (1, 0.07, 64)]
+)
 def test_matches_numpy_with_a_bank(k: int, temperature: float, chunk_size: int) -> None:
     features, all_labels = _clusters(170, 5, 16, noise=2.0, seed=0)
     bank, bank_labels = features[:120], all_labels[:120]
@@ -60,13 +62,31 @@ def test_matches_numpy_with_a_bank(k: int, temperature: float, chunk_size: int) 
 def test_defaults_and_leave_one_out_without_a_bank() -> None:
     queries, labels = _clusters(90, 4, 8, noise=2.5, seed=2)
     metric = KnnAccuracy(4)
-    assert (metric.k, metric.temperature) == (20, 0.07)
+    assert (metric.k, metric.temperature, metric.chunk_size) == (20, 0.07, 1024)
     metric.update(torch.from_numpy(queries), torch.from_numpy(labels))
     expected = numpy_knn(queries, labels, queries, labels, 4, 20, 0.07, leave_one_out=True)
     assert 0.3 < expected < 1.0
     assert metric.compute().item() == pytest.approx(expected, abs=1e-7)
     # Leaving the query itself in would make every prediction trivially right.
     assert numpy_knn(queries, labels, queries, labels, 4, 1, 0.07) == 1.0
+
+
+def test_leave_one_out_in_chunks_masks_each_query_itself() -> None:
+    """Chunks of 16 queries: the masked entry of chunk row ``i`` is column ``start + i``."""
+    queries, labels = _clusters(70, 4, 8, noise=2.5, seed=5)
+    metric = KnnAccuracy(4, k=5, chunk_size=16)
+    metric.update(torch.from_numpy(queries), torch.from_numpy(labels))
+    expected = numpy_knn(queries, labels, queries, labels, 4, 5, 0.07, leave_one_out=True)
+    assert metric.compute().item() == pytest.approx(expected, abs=1e-7)
+
+
+def test_fewer_items_than_k_all_vote() -> None:
+    """k = 20 (the default) over 6 queries without a bank: each query's 5 others vote."""
+    queries, labels = _clusters(6, 2, 4, noise=2.0, seed=6)
+    metric = KnnAccuracy(2)
+    metric.update(torch.from_numpy(queries), torch.from_numpy(labels))
+    expected = numpy_knn(queries, labels, queries, labels, 2, 20, 0.07, leave_one_out=True)
+    assert metric.compute().item() == pytest.approx(expected, abs=1e-7)
 
 
 def test_weights_outvote_a_majority_of_far_neighbours() -> None:
@@ -122,6 +142,9 @@ def test_compute_after_a_ddp_sync() -> None:
     assert metric.compute().item() == pytest.approx(expected, abs=1e-7)
 
 
-def test_bad_arguments() -> None:
+@pytest.mark.parametrize(
+    ("num_classes", "k", "temperature"), [(5, 0, 0.07), (5, 20, 0.0), (1, 20, 0.07)]
+)
+def test_bad_arguments(num_classes: int, k: int, temperature: float) -> None:
     with pytest.raises(ValueError, match="KnnAccuracy: need"):
-        KnnAccuracy(5, k=0)
+        KnnAccuracy(num_classes, k=k, temperature=temperature)

@@ -34,10 +34,14 @@ def _fixture(seed: int, n: int = 240, dim: int = 16, classes: int = 30):
     return embeddings.astype(np.float32), labels
 
 
-def _brute_force(embeddings, labels, is_query, is_gallery, ks=KS) -> dict[str, float]:
-    """Each formula written out, one query at a time, on a full float64 similarity matrix."""
+def _brute_force(
+    embeddings, labels, is_query, is_gallery, ks=KS, normalize: bool = True
+) -> dict[str, float]:
+    """Each formula written out, one query at a time, on a full float64 similarity matrix
+    (cosine, a zero vector at similarity 0 to all; inner product with ``normalize=False``)."""
     x = embeddings.astype(np.float64)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    if normalize:
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sums: dict[str, float] = {}
     scored = 0
     for q in np.flatnonzero(is_query):
@@ -155,10 +159,118 @@ def test_queries_without_relevant_items_are_left_out(ranx_ready) -> None:
     )
 
 
+def test_only_query_in_the_gallery_at_position_0_does_not_retrieve_itself(ranx_ready) -> None:
+    """Item 0 is the one query that is also a gallery item, the gallery's first: its search
+    goes one deeper and drops itself, so its true nearest neighbour still counts."""
+    embeddings, labels = _fixture(10, n=80)
+    embeddings[41] = embeddings[0] + 0.01
+    labels[41] = labels[0]
+    is_query, is_gallery = np.arange(80) < 40, np.arange(80) >= 40
+    is_gallery[0] = True
+    expected = _brute_force(embeddings, labels, is_query, is_gallery, ks=(1,))
+    metric = RetrievalMetrics(ks=(1,), map_at_r=False)
+    actual = _compute(metric, embeddings, labels, is_query, is_gallery)
+    del expected["map_at_r"]
+    _assert_equal(actual, expected)
+
+
+def test_a_search_deeper_than_16_keeps_faiss_order(ranx_ready) -> None:
+    """4 classes over 120 items: MAP@R searches ~35 deep, where only a stable sort keeps the
+    ranking when a query's own entry is moved out."""
+    embeddings, labels = _fixture(11, n=120, classes=4)
+    both = np.ones(len(labels), dtype=bool)
+    expected = _brute_force(embeddings, labels, both, both, ks=(1, 5, 20))
+    _assert_equal(_compute(RetrievalMetrics(ks=(1, 5, 20)), embeddings, labels), expected)
+
+
+def test_small_and_zero_embeddings_are_normalised(ranx_ready) -> None:
+    """Norms far below 1 are divided out; a zero vector stays zero (similarity 0), not NaN."""
+    embeddings, labels = _fixture(12, n=90)
+    embeddings *= 1e-3
+    embeddings[5] = 0.0
+    labels[5] = 999  # a gallery item only: as a query, its similarities would all tie at 0
+    both = np.ones(len(labels), dtype=bool)
+    _assert_equal(
+        _compute(RetrievalMetrics(ks=KS), embeddings, labels),
+        _brute_force(embeddings, labels, both, both),
+    )
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw", "ivf"])
+def test_unnormalised_embeddings_rank_by_inner_product(index: str, ranx_ready) -> None:
+    embeddings, labels = _fixture(13, n=200)
+    embeddings *= np.random.default_rng(13).uniform(0.2, 5.0, (200, 1)).astype(np.float32)
+    both = np.ones(len(labels), dtype=bool)
+    expected = _brute_force(embeddings, labels, both, both, normalize=False)
+    cosine = _brute_force(embeddings, labels, both, both)
+    assert abs(expected["map_at_r"] - cosine["map_at_r"]) > 0.05  # the two rankings differ
+    metric = RetrievalMetrics(ks=KS, index=index, normalize=False, ivf_probe=64)
+    actual = _compute(metric, embeddings, labels)
+    for name, value in expected.items():
+        assert actual[name] == pytest.approx(value, abs=1e-6 if index == "flat" else 0.02), name
+
+
+def test_search_settings_reach_the_index_they_belong_to(ranx_ready) -> None:
+    """With settings that make every approximate index coarse, ``flat`` stays exact, IVF
+    (10 cells, 1 probed) misses neighbours in other cells, and a degree-2 HNSW graph misses
+    some too; IVF with those cells all probed would be exact."""
+    embeddings, labels = _fixture(6, n=400)
+    both = np.ones(len(labels), dtype=bool)
+    exact = _brute_force(embeddings, labels, both, both)
+    coarse = {"hnsw_neighbors": 2, "hnsw_ef_search": 1, "ivf_lists": 10, "ivf_probe": 1}
+    _assert_equal(_compute(RetrievalMetrics(ks=KS, **coarse), embeddings, labels), exact)
+    ivf = _compute(RetrievalMetrics(ks=KS, index="ivf", **coarse), embeddings, labels)
+    assert ivf["hit_rate_at_10"] < exact["hit_rate_at_10"] - 0.05
+    coarse_hnsw = {"hnsw_neighbors": 2, "hnsw_ef_search": 1}
+    hnsw = _compute(RetrievalMetrics(ks=KS, index="hnsw", **coarse_hnsw), embeddings, labels)
+    assert hnsw["hit_rate_at_10"] < exact["hit_rate_at_10"] - 0.02
+
+
+def test_search_config_defaults_and_arguments() -> None:
+    assert RetrievalMetrics().search == SearchConfig("flat", 4096, 32, 128, None, 16)
+    assert SearchConfig() == SearchConfig("flat", 4096, 32, 128, None, 16)
+    metric = RetrievalMetrics(
+        index="ivf", query_batch=7, hnsw_neighbors=8, hnsw_ef_search=9, ivf_lists=10, ivf_probe=3
+    )
+    assert metric.search == SearchConfig("ivf", 7, 8, 9, 10, 3)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("gallery", "cells"), [(1, 1), (100, 2), (1600, 41), (25000, 632)])
+def test_ivf_cells_default_to_4_sqrt_n_and_at_most_one_per_39_items(
+    gallery: int, cells: int, monkeypatch
+) -> None:
+    from component_library.metrics import retrieval
+
+    seen = []
+
+    def record(quantizer, dim, lists, metric):
+        seen.append(lists)
+        raise _Stop  # the count is all this test needs: no training
+
+    monkeypatch.setattr(retrieval.faiss, "IndexIVFFlat", record)
+    with pytest.raises(_Stop):
+        knn_search(
+            np.zeros((1, 4), np.float32), np.zeros((gallery, 4), np.float32), 1, SearchConfig("ivf")
+        )
+    assert seen == [cells]
+
+
+def test_ivf_on_a_one_item_gallery() -> None:
+    scores, ids = knn_search(
+        np.ones((2, 4), np.float32), np.ones((1, 4), np.float32), 1, SearchConfig("ivf")
+    )
+    assert ids.tolist() == [[0], [0]] and scores.tolist() == [[4.0], [4.0]]
+
+
 def test_knn_search_is_the_exact_top_k_in_small_query_batches() -> None:
     embeddings, _ = _fixture(8, n=300)
     queries, gallery = embeddings[:70], embeddings[70:]
     scores, ids = knn_search(queries, gallery, 5, SearchConfig(query_batch=16))
+    assert (scores.dtype, ids.dtype) == (np.float32, np.int64)
     similarity = queries.astype(np.float64) @ gallery.T.astype(np.float64)
     expected = np.argsort(-similarity, axis=1)[:, :5]
     assert np.array_equal(ids, expected)
@@ -179,8 +291,12 @@ def test_errors() -> None:
         RetrievalMetrics(ks=(0, 5))
     with pytest.raises(ValueError, match="index must be flat, hnsw or ivf"):
         RetrievalMetrics(index="lsh")
-    with pytest.raises(ValueError, match="before any update"):
+    with pytest.raises(ValueError, match=r"^RetrievalMetrics: compute\(\) called before any"):
         RetrievalMetrics().compute()
+    singletons = RetrievalMetrics()
+    singletons.update(torch.randn(3, 4), torch.tensor([0, 1, 2]), torch.arange(3))
+    with pytest.raises(ValueError, match=r"^RetrievalMetrics: no query has a relevant item in"):
+        singletons.compute()
     metric = RetrievalMetrics()
     metric.update(
         torch.randn(3, 4),
@@ -204,6 +320,27 @@ def test_numba_cache_dir_is_project_local_when_unset(tmp_path, monkeypatch) -> N
         retrieval._import_ranx(RetrievalMetrics().numba_cache_dir)
         assert os.environ["NUMBA_CACHE_DIR"] == expected
         assert expected == numba.config.CACHE_DIR  # applied although numba was imported
+    finally:
+        monkeypatch.undo()
+        numba.core.config.reload_config()
+
+
+def test_compute_uses_the_metrics_numba_cache_dir_unless_set(tmp_path, monkeypatch, ranx_ready):
+    import numba
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+
+    def compute() -> None:
+        metric = RetrievalMetrics(ks=(1,), numba_cache_dir=tmp_path / "metric")
+        metric.update(torch.randn(4, 3), torch.tensor([0, 0, 1, 1]), torch.arange(4))
+        metric.compute()
+
+    try:
+        compute()
+        assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "mine")
+        monkeypatch.delenv("NUMBA_CACHE_DIR")
+        compute()
+        assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "metric")
     finally:
         monkeypatch.undo()
         numba.core.config.reload_config()
