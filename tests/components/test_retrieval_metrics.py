@@ -184,16 +184,17 @@ def test_a_search_deeper_than_16_keeps_faiss_order(ranx_ready) -> None:
 
 
 def test_small_and_zero_embeddings_are_normalised(ranx_ready) -> None:
-    """Norms far below 1 are divided out; a zero vector stays zero (similarity 0), not NaN."""
-    embeddings, labels = _fixture(12, n=90)
-    embeddings *= 1e-3
-    embeddings[5] = 0.0
-    labels[5] = 999  # a gallery item only: as a query, its similarities would all tie at 0
-    both = np.ones(len(labels), dtype=bool)
-    _assert_equal(
-        _compute(RetrievalMetrics(ks=KS), embeddings, labels),
-        _brute_force(embeddings, labels, both, both),
-    )
+    """Norms far below 1 are divided out; a zero vector stays zero (similarity 0 to every
+    query, so it ranks mid-list), not NaN. It is a gallery item only: as a query, its
+    similarities would all tie."""
+    rng = np.random.default_rng(12)
+    labels = np.repeat(np.arange(3), 4)
+    embeddings = (1e-3 * rng.standard_normal((12, 16))).astype(np.float32)
+    embeddings[0] = 0.0
+    is_query, is_gallery = np.arange(12) > 0, np.ones(12, dtype=bool)
+    expected = _brute_force(embeddings, labels, is_query, is_gallery)
+    actual = _compute(RetrievalMetrics(ks=KS), embeddings, labels, is_query, is_gallery)
+    _assert_equal(actual, expected)
 
 
 @pytest.mark.parametrize("index", ["flat", "hnsw", "ivf"])
