@@ -99,6 +99,23 @@ def test_each_box_goes_to_the_level_of_its_size() -> None:
         assert (matched == 0).sum() == count
 
 
+def test_level_boundaries_belong_to_the_finer_level() -> None:
+    """Level 0 takes largest distances in (0, 64], level 1 in (64, inf): a distance of
+    exactly 64 goes to level 0 only. 80 x 16 image; level 0 has x = 4, 12, .., 76 and
+    y = 4, 12; level 1 has x = 8, 24, .., 72 and y = 8."""
+    loss = FCOSLoss([8, 16], center_sampling_radius=None)
+    sizes = [(2, 10), (1, 5)]
+    # Point (12, 4) of level 0 is 64 from the right side of a 76-wide box.
+    assert (12, 4) in matched_points(loss, sizes, [[0, 0, 76, 16]])[0]
+    # Point (8, 8) of level 1 is 64 from the right side of a 72-wide box: not level 1's.
+    assert (8, 8) not in matched_points(loss, sizes, [[0, 0, 72, 16]])[0]
+
+
+def test_level_sizes_must_match_the_strides() -> None:
+    with pytest.raises(ValueError):
+        FCOSLoss([8]).points([(4, 4), (2, 2)])
+
+
 def test_an_image_without_boxes_has_no_positives() -> None:
     loss = FCOSLoss([8])
     assert (loss.assign(loss.points(ONE_LEVEL), torch.zeros(0, 4)) == -1).all()
@@ -176,6 +193,15 @@ def test_an_image_without_boxes_has_only_a_background_classification_loss() -> N
     assert loss.parts["box"].item() == 0 and loss.parts["centerness"].item() == 0
     total.backward()
     assert cls_logits[0].grad.abs().sum() > 0
+
+
+def test_focal_parameters_reach_the_focal_loss() -> None:
+    """alpha 0.5, gamma 1: each of the 32 negatives at p = 0.5 costs 0.5 * 0.5 ** 1 * ln 2."""
+    loss = FCOSLoss([8], focal_alpha=0.5, focal_gamma=1.0)
+    assert loss.parts == {}  # nothing to log before the first call
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
+    loss(outputs(ONE_LEVEL, 2), [empty])
+    assert loss.parts["classification"].item() == pytest.approx(32 * 0.5 * 0.5 * LN2)
 
 
 def test_crowd_boxes_make_no_positives() -> None:
