@@ -149,6 +149,31 @@ def test_perfect_predictions_score_one_and_absent_classes_minus_one() -> None:
     assert result["ap_per_class"].tolist() == pytest.approx([1.0, -1.0, 1.0])
 
 
+def test_a_match_at_iou_exactly_0_55_counts_at_that_threshold() -> None:
+    """IoU 11 / 20 is COCO's threshold 0.55 to the last bit (float64, as COCOeval's), so the
+    detection matches at 0.50 and 0.55 only: mAP 2 / 10. A float32 threshold (0.5500000119)
+    would miss it."""
+    target = {"boxes": torch.tensor([[0.0, 0.0, 20.0, 1.0]]), "labels": torch.tensor([0])}
+    pred = {**target, "boxes": torch.tensor([[0.0, 0.0, 11.0, 1.0]]), "scores": torch.tensor([0.9])}
+    metric = DetectionMAP(num_classes=1)
+    metric.update([pred], [target])
+    expected = pycocotools_reference([([pred], [{**target, "iscrowd": torch.tensor([0])}])])
+    assert expected["map"] == pytest.approx(0.2)
+    assert metric.compute()["map"].item() == pytest.approx(0.2)
+
+
+def test_one_class_and_labels_beyond_num_classes_left_out_of_ap_per_class() -> None:
+    metrics = detection_metrics(1)
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 40.0, 50.0]])
+    labels = torch.tensor([0, 1])
+    metrics.update(
+        [{"boxes": boxes, "scores": torch.tensor([0.9, 0.8]), "labels": labels}],
+        [{"boxes": boxes, "labels": labels}],
+    )
+    # torchmetrics squeezes a one-element result to a scalar.
+    assert metrics.compute()["ap_per_class"].reshape(-1).tolist() == pytest.approx([1.0])
+
+
 def test_bad_num_classes_names_the_problem() -> None:
     with pytest.raises(ValueError, match="num_classes must be >= 1"):
         detection_metrics(0)
