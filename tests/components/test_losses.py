@@ -546,6 +546,7 @@ def test_weighted_sum_adds_weighted_terms_and_reports_each() -> None:
     target = torch.randint(0, K, (2, 4, 4))
     ce, dice = CrossEntropyLoss(weight=[1.0, 2.0, 1.0, 1.0]), DiceLoss()
     combined = WeightedSum({"cross_entropy": (ce, 1.0), "dice": (dice, 0.5)})
+    assert combined.parts == {}  # nothing to log before the first call
     total = combined(logits, target)
     parts = combined.parts
     assert list(parts) == ["cross_entropy", "dice"]
@@ -579,5 +580,5 @@ def test_weighted_sum_reports_the_parts_of_a_term_under_its_name() -> None:
 
 
 def test_weighted_sum_without_terms_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="WeightedSum"):
+    with pytest.raises(ValueError, match=r"^WeightedSum: terms is empty, give at least one loss$"):
         WeightedSum({})
