@@ -130,6 +130,8 @@ class Task(_Strict):
     batch_size: int = Field(default=32, ge=1)  # data.batch_size in the config
     # Comments the config gives settings of this task, by key (e.g. batch_size).
     comments: dict[str, str] = Field(default_factory=dict)
+    # A measured peak-memory figure the project README gives next to the batch size.
+    memory: str | None = None
     # Its training batches carry labels; False for a pretext task (SimCLR's two views), whose
     # head trains only for the loss and whose checkpoints have no score to predict or export.
     labelled: bool = True

@@ -71,6 +71,7 @@ def template_data(
         "names_classes": task.labelled
         and not catalogue.get("datasets", answers.dataset_format).open_set,
         "comments": task.comments,
+        "memory": task.memory,
         "project_name": project_name,
         "package_name": package,
         "okgen_version": __version__,
