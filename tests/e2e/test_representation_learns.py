@@ -52,7 +52,7 @@ def run(project: Path, *args: str) -> tuple[str, float]:
         env={**os.environ, "PYTHONPATH": str(project / "src")},
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=3600,  # SimCLR pretraining took 28 min on 2 cores shared by 12 processes
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout, time.perf_counter() - start
