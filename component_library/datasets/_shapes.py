@@ -255,12 +255,6 @@ HUES = ("red", "yellow", "green", "cyan", "blue", "magenta")
 RETRIEVAL_IMAGES_PER_IDENTITY = {"train": 8, "val": 6, "test": 6}
 RETRIEVAL_EVAL_IDENTITIES = 18
 """Identities in each of val and test; train gets the others (up to 72)."""
-PATTERN_PERIOD = 1 / 5
-"""The stripes' and dots' period as a fraction of the image side: 13 px at 64 px, still
-3 px after a ResNet's stride-4 stem (an eighth left 2 px there and the cue was barely learnt)."""
-PATTERN_SHADE = 0.5
-"""Brightness of a pattern's dark parts relative to the shape's colour: visible, while the
-shape's outline still stands out from the background."""
 
 
 def retrieval_identities(num_train: int, seed: int) -> dict[str, list[tuple[int, int, int]]]:
@@ -325,7 +319,7 @@ def draw_identity(
     image = _background(rng, xs, ys, background)
     region = _place(rng, xs, ys, SHAPES[shape], rng.uniform(0.6, 1.0) * 0.4 * image_size)
     colour = _shape_colour(rng, hue, background)  # the shapes' hue bands double as colour cues
-    period = PATTERN_PERIOD * image_size
+    period = image_size / 8
     angle, phase_x, phase_y = rng.uniform(0, 2 * np.pi, 3)
     if PATTERNS[pattern] == "striped":
         across = np.cos(angle) * xs + np.sin(angle) * ys
@@ -334,10 +328,10 @@ def draw_identity(
         waves = np.sin(2 * np.pi * xs / period + phase_x) * np.sin(
             2 * np.pi * ys / period + phase_y
         )
-        dark = waves > 0.25  # dots about 0.4 of the period across
+        dark = waves > 0.5
     else:
         dark = np.zeros_like(region)
     image[region & ~dark] = colour
-    image[region & dark] = PATTERN_SHADE * colour
+    image[region & dark] = 0.4 * colour
     image += rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
