@@ -143,7 +143,8 @@ def preview(config: Config, count: int) -> Path:
 
 def with_class_names(config: Config) -> Config:
     """``config`` with the class names of data that names its classes (``classes``: the
-    class folders of image_folder, the columns of a one-hot CSV).
+    class folders of image_folder, the columns of a one-hot CSV, COCO's categories,
+    YOLO's ``data.yaml``).
 
     ``model.class_names`` left null are read from the train split; names given must be
     those. Data that does not name its classes keeps the config's names.

@@ -29,8 +29,11 @@ def files_written(folder: Path, description: str) -> Iterator[None]:
     The writers (the dataset formats' ``write_sample``) report nothing themselves, so
     the bar counts the files that appear. Off when output is not a terminal.
     """
-    before = count_files(folder)
     bar = tqdm(desc=description, unit=" files", disable=None)  # None: off without a TTY
+    if bar.disable:  # nothing to show: no counting either
+        yield
+        return
+    before = count_files(folder)
     done = threading.Event()
 
     def poll() -> None:

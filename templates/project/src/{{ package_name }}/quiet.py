@@ -31,6 +31,10 @@ WARNING_NOISE: tuple[tuple[str, str], ...] = (
 )
 """``(message regex, module regex)`` of the warnings it drops."""
 
+SANITY_CHECK_NOISE: tuple[str, str] = (r"No positive samples in targets", r"torchmetrics\.")
+"""The warning of a class without images, dropped only in Lightning's sanity check: its
+couple of batches (of a split sorted by class) miss classes, and its numbers are discarded."""
+
 
 class DropMessages(logging.Filter):
     """A logging filter that drops the records whose message begins with one of ``starts``."""

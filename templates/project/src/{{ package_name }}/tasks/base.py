@@ -27,9 +27,7 @@ from ..components.optim.schedulers import build_scheduler
 from ..config import OptimizerConfig, SchedulerConfig
 from ..errors import CheckpointError
 from ..plots import Tile
-
-NO_POSITIVES = r"No positive samples in targets"
-"""torchmetrics' warning for a class without images, whose recall it then reports as 0."""
+from ..quiet import SANITY_CHECK_NOISE
 
 
 class ImageTask(L.LightningModule):
@@ -195,10 +193,9 @@ class ImageTask(L.LightningModule):
         if self._trainer is None or not self.trainer.sanity_checking:
             self._log_metrics(self.val_metrics)
             return
-        # Lightning's sanity check scores a couple of batches and throws the numbers away:
-        # that they miss a class (an unshuffled split sorted by class) is no news.
+        message, module = SANITY_CHECK_NOISE
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=NO_POSITIVES, module=r"torchmetrics\.")
+            warnings.filterwarnings("ignore", message=message, module=module)
             self._log_metrics(self.val_metrics)
 
     def on_test_epoch_end(self) -> None:
