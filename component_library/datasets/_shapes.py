@@ -29,6 +29,9 @@ DETECTION_MIN_PIXELS = 16
 MAX_ROTATION = np.pi / 12
 """Small enough that a rotated square never looks like a diamond."""
 
+MIN_CONTRAST = 40
+"""The least difference in luma (0-255) between a shape's colour and its background."""
+
 _Region = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 # Each shape as a test on pixel offsets (u, v) from its centre, in its own rotated
@@ -83,10 +86,7 @@ def draw_instances(
             ``n + 1`` where the ``n``-th shape of ``shape_ids`` is visible.
     """
     ys, xs = np.mgrid[0:image_size, 0:image_size] + 0.5
-    background = (
-        np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.2), rng.uniform(0.1, 0.9)))
-        * 255
-    )
+    background = _greyish(rng)
     image = _background(rng, xs, ys, background)
     instances = np.zeros((image_size, image_size), np.int64)
     # Shapes fill more of the image when there are fewer of them.
@@ -207,6 +207,14 @@ def _check_num_shapes(num_shapes: int, num_classes: int) -> None:
         )
 
 
+def _greyish(rng: np.random.Generator) -> np.ndarray:
+    """A random RGB background colour (0-255) of low saturation and any brightness."""
+    return (
+        np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.2), rng.uniform(0.1, 0.9)))
+        * 255
+    )
+
+
 def _background(
     rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray, colour: np.ndarray
 ) -> np.ndarray:
@@ -237,7 +245,7 @@ def _shape_colour(rng: np.random.Generator, shape_id: int, background: np.ndarra
     hue = (shape_id / len(SHAPES) + rng.uniform(-0.04, 0.04)) % 1.0
     while True:
         colour = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.5, 1.0)))
-        if abs(_luma(colour * 255) - _luma(background)) >= 40:
+        if abs(_luma(colour * 255) - _luma(background)) >= MIN_CONTRAST:
             return colour * 255
 
 
@@ -250,9 +258,11 @@ def _luma(colour: np.ndarray) -> float:
 
 PATTERNS = ("plain", "striped", "dotted")
 HUES = ("red", "yellow", "green", "cyan", "blue", "magenta")
-"""Names of the colour bands, in the order of ``_shape_colour``'s hue bands."""
+"""Names of the colour bands: band ``i`` is hue ``i / 6``, as in ``_shape_colour``."""
 
-RETRIEVAL_IMAGES_PER_IDENTITY = {"train": 8, "val": 6, "test": 6}
+RETRIEVAL_IMAGES_PER_IDENTITY = {"train": 48, "val": 6, "test": 6}
+"""Training images per identity: the shape is the cue learned last (24 reached val HitRate@1
+0.84 and 48 reached 0.96 with the default project, on identities never seen in training)."""
 RETRIEVAL_EVAL_IDENTITIES = 18
 """Identities in each of val and test; train gets the others (up to 72)."""
 
@@ -310,15 +320,14 @@ def draw_identity(
 ) -> np.ndarray:
     """One ``(image_size, image_size, 3)`` uint8 image of a shape in a colour band with a
     pattern (``PATTERNS[pattern]``: dark stripes or dots of the same hue), at a random
-    position, size and small rotation on a random background."""
+    position, size and small rotation on a random background that contrasts with it."""
     ys, xs = np.mgrid[0:image_size, 0:image_size] + 0.5
-    background = (
-        np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.2), rng.uniform(0.1, 0.9)))
-        * 255
-    )
+    colour = _identity_colour(rng, hue)
+    background = _greyish(rng)
+    while abs(_luma(colour) - _luma(background)) < MIN_CONTRAST:
+        background = _greyish(rng)
     image = _background(rng, xs, ys, background)
     region = _place(rng, xs, ys, SHAPES[shape], rng.uniform(0.6, 1.0) * 0.4 * image_size)
-    colour = _shape_colour(rng, hue, background)  # the shapes' hue bands double as colour cues
     period = image_size / 8
     angle, phase_x, phase_y = rng.uniform(0, 2 * np.pi, 3)
     if PATTERNS[pattern] == "striped":
@@ -335,3 +344,15 @@ def draw_identity(
     image[region & dark] = 0.4 * colour
     image += rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _identity_colour(rng: np.random.Generator, hue: int) -> np.ndarray:
+    """A vivid RGB colour (0-255) of hue band ``HUES[hue]``.
+
+    Narrower than a class's colours (``_shape_colour``): an identity is one object, whose
+    colour changes with the light, not across its hue band.
+    """
+    jittered = (hue / len(HUES) + rng.uniform(-0.02, 0.02)) % 1.0
+    return (
+        np.array(colorsys.hsv_to_rgb(jittered, rng.uniform(0.75, 1.0), rng.uniform(0.7, 1.0))) * 255
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import re
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from component_library.datasets._shapes import (
     RETRIEVAL_EVAL_IDENTITIES,
     RETRIEVAL_IMAGES_PER_IDENTITY,
     SHAPES,
+    _identity_colour,
     identity_name,
     retrieval_identities,
 )
@@ -103,6 +105,18 @@ def test_identities_share_cues_and_every_cue_is_trained() -> None:
     assert len({identity_name(i) for i in val}) == len(val)
     with pytest.raises(ValueError, match="num_classes=73: the retrieval sample data has 1 to 72"):
         retrieval_identities(73, seed=0)
+
+
+@pytest.mark.parametrize("hue", range(len(HUES)))
+def test_an_identity_keeps_its_colour_within_a_narrow_band(hue: int) -> None:
+    """One object under changing light: its hue stays within 0.02 of the band's centre (a
+    class's colours, ``_shape_colour``, spread over 0.04) and it stays vivid."""
+    rng = np.random.default_rng(hue)
+    for _ in range(200):
+        colour = _identity_colour(rng, hue)
+        h, s, v = colorsys.rgb_to_hsv(*(colour / 255))
+        offset = (h - hue / len(HUES) + 0.5) % 1.0 - 0.5
+        assert abs(offset) <= 0.02 + 1e-9 and 0.75 - 1e-9 <= s <= 1 and 0.7 - 1e-9 <= v <= 1
 
 
 # --- errors ---------------------------------------------------------------------------------
