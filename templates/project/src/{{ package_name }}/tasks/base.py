@@ -29,6 +29,11 @@ from ..errors import CheckpointError
 from ..plots import Tile
 from ..quiet import SANITY_CHECK_NOISE
 
+PER_CLASS = "_per_class"
+"""The ending of a metric that holds one value per class (``iou_per_class``, ``ap_per_class``).
+Told by name, not shape: torchmetrics squeezes every one-element result, so a one-class
+model's vector arrives as a scalar."""
+
 
 class ImageTask(L.LightningModule):
     """Images in, logits out; batches are ``(images (B, 3, H, W), target)``.
@@ -253,10 +258,12 @@ class ImageTask(L.LightningModule):
         self.update_metrics(self.diagnostics, logits, target)
 
     def _log_metrics(self, metrics: MetricCollection) -> None:
-        """Log scalars as they are and per-class vectors as ``name/<class name>``."""
+        """Log scalars as they are and per-class values (``PER_CLASS``, or any vector) as
+        ``name/<class name>``."""
         for name, value in metrics.compute().items():
-            if value.numel() == 1:
+            if value.ndim == 0 and not name.endswith(PER_CLASS):
                 self.log(name, value, prog_bar=True)
             else:
-                self.log_dict({f"{name}/{self.name_of(k)}": item for k, item in enumerate(value)})
+                per_class = value.reshape(-1)
+                self.log_dict({f"{name}/{self.name_of(k)}": item for k, item in enumerate(per_class)})
         metrics.reset()
